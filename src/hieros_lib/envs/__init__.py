@@ -1,0 +1,3 @@
+"""``hieros_lib.envs``: filled in by a later issue."""
+
+__all__: list[str] = []
