@@ -1,3 +1,48 @@
-"""``hieros_lib.world_models``: filled in by a later issue."""
+"""``hieros_lib.world_models``: the :class:`WorldModel` protocol, S5WM, RSSM and TWM behind it.
 
-__all__: list[str] = []
+Every model takes a replay sequence *as stored* (``action[t]`` chosen after ``obs[t]``) and shifts the
+actions itself through :func:`shift_actions`, the one place where that happens. Imagination goes through
+the one shared loop :func:`imagine`. Models are built by name with :func:`make_world_model`.
+"""
+
+from hieros_lib.world_models._protocol import (
+    BATCH_FIELDS,
+    Imagination,
+    Observation,
+    Policy,
+    WorldModel,
+    WorldModelLoss,
+    detach_state,
+    flatten_time,
+    imagine,
+    map_state,
+    shift_actions,
+    validate_batch,
+    validate_sequence,
+)
+from hieros_lib.world_models._registry import (
+    available_world_models,
+    make_world_model,
+    register_world_model,
+    world_model_config,
+)
+
+__all__ = [
+    "BATCH_FIELDS",
+    "Imagination",
+    "Observation",
+    "Policy",
+    "WorldModel",
+    "WorldModelLoss",
+    "available_world_models",
+    "detach_state",
+    "flatten_time",
+    "imagine",
+    "make_world_model",
+    "map_state",
+    "register_world_model",
+    "shift_actions",
+    "validate_batch",
+    "validate_sequence",
+    "world_model_config",
+]

@@ -1,0 +1,478 @@
+"""The :class:`WorldModel` protocol, its data types, and the code every world model shares.
+
+Everything here is model-agnostic: the action shift (the one place where ``action[t-1]`` is made out of
+the stored ``action[t]``), batch validation, small helpers that map a function over a state, and the one
+imagination loop (:func:`imagine`) that every model's ``imagine`` method delegates to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+
+import torch
+
+from hieros_lib.errors import check
+
+__all__ = [
+    "BATCH_FIELDS",
+    "Imagination",
+    "Observation",
+    "Policy",
+    "WorldModel",
+    "WorldModelLoss",
+    "detach_state",
+    "flatten_time",
+    "imagine",
+    "map_state",
+    "shift_actions",
+    "validate_batch",
+    "validate_sequence",
+]
+
+State = Any
+"""A model's state: a NamedTuple (or nested tuples) of tensors with leading batch dims."""
+
+Policy = Callable[[Any], torch.Tensor]
+"""``policy(state) -> action (B, A)``: picks the action taken *after* the given state."""
+
+BATCH_FIELDS: tuple[str, ...] = ("obs", "action", "reward", "is_first", "is_last", "is_terminal")
+"""The fields of a replay batch that :meth:`WorldModel.loss` reads."""
+
+_T = TypeVar("_T")
+
+
+class Observation(NamedTuple):
+    """What :meth:`WorldModel.observe` returns.
+
+    Attributes:
+        posterior: States ``(B, T, ...)`` built with the observation of each step (what the agent acts
+            from and where imagination starts).
+        prior: States ``(B, T, ...)`` predicted *without* the observation of each step. ``prior[:, t]``
+            depends only on ``obs[:, :t]`` and ``action[:, :t]``.
+        final_state: The posterior state of the last step ``(B, ...)``, to continue from with
+            ``observe(..., state=final_state, prev_action=action[:, -1])``.
+    """
+
+    posterior: Any
+    prior: Any
+    final_state: Any
+
+
+class Imagination(NamedTuple):
+    """What :func:`imagine` returns for ``horizon`` steps from ``B`` start states.
+
+    Index ``k = 0`` is the start state, ``k = 1 .. horizon`` are the imagined (prior) states.
+
+    Attributes:
+        states: ``horizon + 1`` states, each with batch shape ``(B,)``.
+        features: ``(B, horizon + 1, feature_dim)``, :meth:`WorldModel.features` of each state.
+        deter: ``(B, horizon + 1, deter_dim)``, :meth:`WorldModel.deter` of each state.
+        actions: ``(B, horizon + 1, A)``; ``actions[:, k] = policy(states[k])`` is the action taken after
+            state ``k`` (the last one is chosen but not simulated).
+        reward: ``(B, horizon + 1)`` predicted reward received on arriving at state ``k``.
+        cont: ``(B, horizon + 1)`` predicted probability that the episode continues at state ``k``.
+        entropy: ``(B, horizon + 1)`` entropy of the latent distribution each state was drawn from.
+    """
+
+    states: tuple[Any, ...]
+    features: torch.Tensor
+    deter: torch.Tensor
+    actions: torch.Tensor
+    reward: torch.Tensor
+    cont: torch.Tensor
+    entropy: torch.Tensor
+
+
+class WorldModelLoss(NamedTuple):
+    """What :meth:`WorldModel.loss` returns.
+
+    Attributes:
+        loss: Scalar total loss to minimise.
+        metrics: Named scalar tensors (detached) for logging, e.g. ``"loss/image"``, ``"kl/dyn"``.
+        observed: The :class:`Observation` of the batch, so imagination can start from its posterior.
+    """
+
+    loss: torch.Tensor
+    metrics: dict[str, torch.Tensor]
+    observed: Observation
+
+
+@runtime_checkable
+class WorldModel(Protocol):
+    """What every world model (``S5WM``, ``RSSM``, ``TWM``, or yours) provides.
+
+    Models are :class:`torch.nn.Module` subclasses. Data conventions (DESIGN.md): a stored step ``t`` holds
+    ``obs[t]`` (uint8 ``(H, W, C)``), ``action[t]`` (float, one-hot for discrete actions, chosen *after*
+    seeing ``obs[t]``), ``reward[t]`` (received on arriving at ``obs[t]``), ``is_first[t]``, ``is_last[t]``,
+    ``is_terminal[t]``. A model is conditioned on the previous action ``action[t-1]``, made by
+    :func:`shift_actions` and taken as zero where ``is_first[t]``.
+
+    Causality contract (tested for every registered model): ``posterior[:, t]`` depends only on
+    ``obs[:, :t+1]``, ``action[:, :t]`` and ``is_first[:, :t+1]``; ``prior[:, t]`` only on ``obs[:, :t]``,
+    ``action[:, :t]`` and ``is_first[:, :t+1]``; an ``is_first`` at ``t`` cuts every dependence on steps
+    before ``t``.
+
+    Attributes:
+        obs_shape: ``(H, W, C)`` of the observations.
+        action_dim: ``A``, the size of an action vector.
+        feature_dim: Size of :meth:`features`.
+        deter_dim: Size of :meth:`deter`.
+    """
+
+    obs_shape: tuple[int, int, int]
+    action_dim: int
+    feature_dim: int
+    deter_dim: int
+
+    def initial_state(self, batch_size: int, *, device: torch.device | str | None = None) -> State:
+        """The state before the first step of an episode, batch shape ``(batch_size,)``."""
+        ...
+
+    def observe(
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        is_first: torch.Tensor,
+        state: State | None = None,
+        *,
+        prev_action: torch.Tensor | None = None,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Observation:
+        """Posterior and prior states of a stored sequence.
+
+        Args:
+            obs: uint8 ``(B, T, H, W, C)``.
+            action: float ``(B, T, A)``, as stored (``action[t]`` chosen after ``obs[t]``; the model shifts
+                it). ``action[:, -1]`` affects nothing returned.
+            is_first: bool ``(B, T)``.
+            state: State ``(B, ...)`` that step 0 continues from (``initial_state`` if None).
+            prev_action: ``(B, A)`` action taken after ``state`` (zeros if None).
+            sample: Sample the posterior latents (True) or take their mode (False).
+            generator: Random generator for the samples.
+        """
+        ...
+
+    def imagine_step(
+        self,
+        state: State,
+        action: torch.Tensor,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> State:
+        """The prior state that follows ``state`` (batch ``(B,)``) after ``action`` ``(B, A)``."""
+        ...
+
+    def imagine(
+        self,
+        start: State,
+        policy: Policy,
+        horizon: int,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> Imagination:
+        """Roll the prior forward under ``policy``; delegates to :func:`imagine`."""
+        ...
+
+    def start_states(self, observed: Observation) -> State:
+        """Start states for imagination from every step of an observed batch, batch ``(B * T,)``."""
+        ...
+
+    def loss(
+        self, batch: Mapping[str, torch.Tensor], *, generator: torch.Generator | None = None
+    ) -> WorldModelLoss:
+        """Total loss, metrics and the observation of a replay batch (fields :data:`BATCH_FIELDS`)."""
+        ...
+
+    def features(self, state: State) -> torch.Tensor:
+        """Actor / critic input ``(..., feature_dim)``."""
+        ...
+
+    def deter(self, state: State) -> torch.Tensor:
+        """The deterministic state ``h_t`` ``(..., deter_dim)`` (what the subgoal autoencoder reads)."""
+        ...
+
+    def decode(self, state: State) -> torch.Tensor:
+        """Decoded image, float ``(..., H, W, C)`` in ``[0, 1]``."""
+        ...
+
+    def reward(self, state: State) -> torch.Tensor:
+        """Predicted reward ``(...)`` received on arriving at ``state``."""
+        ...
+
+    def cont(self, state: State) -> torch.Tensor:
+        """Predicted probability ``(...)`` that the episode continues at ``state``."""
+        ...
+
+    def entropy(self, state: State) -> torch.Tensor:
+        """Entropy ``(...)`` of the latent distribution ``state`` was drawn from."""
+        ...
+
+
+def map_state(fn: Callable[[torch.Tensor], torch.Tensor], state: _T) -> _T:
+    """Apply ``fn`` to every tensor in a state (tensors, tuples, NamedTuples, lists, dicts, None).
+
+    Args:
+        fn: Function from tensor to tensor.
+        state: A tensor or a nested container of tensors.
+
+    Returns:
+        A container of the same structure with every tensor replaced by ``fn(tensor)``.
+
+    Examples:
+        >>> import torch
+        >>> from hieros_lib.world_models import map_state
+        >>> s = map_state(lambda x: x[:1], (torch.zeros(3, 2), (torch.ones(3),)))
+        >>> s[0].shape, s[1][0].shape
+        (torch.Size([1, 2]), torch.Size([1]))
+    """
+    if state is None:
+        return state
+    if isinstance(state, torch.Tensor):
+        return fn(state)  # type: ignore[return-value]
+    if isinstance(state, tuple):
+        items = [map_state(fn, item) for item in state]
+        if hasattr(state, "_fields"):
+            return type(state)(*items)
+        return tuple(items)  # type: ignore[return-value]
+    if isinstance(state, list):
+        return [map_state(fn, item) for item in state]  # type: ignore[return-value]
+    if isinstance(state, dict):
+        return {key: map_state(fn, value) for key, value in state.items()}  # type: ignore[return-value]
+    raise TypeError(f"map_state: unsupported state element of type {type(state).__name__}")
+
+
+def detach_state(state: _T) -> _T:
+    """Detach every tensor of a state (for example imagination start states).
+
+    Examples:
+        >>> import torch
+        >>> from hieros_lib.world_models import detach_state
+        >>> detach_state((torch.ones(2, requires_grad=True),))[0].requires_grad
+        False
+    """
+    return map_state(torch.Tensor.detach, state)
+
+
+def flatten_time(state: _T) -> _T:
+    """Merge the leading ``(B, T)`` dims of every tensor of a state into one ``(B * T)`` dim.
+
+    Examples:
+        >>> import torch
+        >>> from hieros_lib.world_models import flatten_time
+        >>> flatten_time((torch.zeros(2, 3, 5),))[0].shape
+        torch.Size([6, 5])
+    """
+    return map_state(lambda x: x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), state)
+
+
+def shift_actions(
+    action: torch.Tensor, is_first: torch.Tensor, prev_action: torch.Tensor | None = None
+) -> torch.Tensor:
+    r"""Turn stored actions into the previous action each step is conditioned on.
+
+    A stored step ``t`` holds ``action[t]``, chosen *after* seeing ``obs[t]``. The world model's step ``t``
+    must see ``action[t-1]`` instead, and nothing where a new episode starts:
+
+    .. math::
+        \text{prev}[t] = \begin{cases} 0 & \text{is\_first}[t] \\ \text{action}[t-1] & t > 0 \\
+        \text{prev\_action} & t = 0 \end{cases}
+
+    This is the only place in the library that does the shift (the official Hieros code feeds
+    ``action[t]`` unshifted, which leaks the future into the prior).
+
+    Args:
+        action: ``(B, T, A)`` stored actions.
+        is_first: ``(B, T)`` bool episode-start flags.
+        prev_action: ``(B, A)`` the action taken before step 0 (zeros if None).
+
+    Returns:
+        ``(B, T, A)`` previous actions.
+
+    Raises:
+        HierosError: On bad shapes or dtypes.
+
+    Examples:
+        >>> import torch
+        >>> from hieros_lib.world_models import shift_actions
+        >>> a = torch.tensor([[[1.0], [2.0], [3.0], [4.0]]])
+        >>> first = torch.tensor([[False, False, True, False]])
+        >>> shift_actions(a, first)[0, :, 0].tolist()
+        [0.0, 1.0, 0.0, 3.0]
+    """
+    check(action.dim() == 3, "action", "a tensor of shape (B, T, A)", got=tuple(action.shape))
+    check(
+        is_first.shape == action.shape[:2] and is_first.dtype == torch.bool,
+        "is_first",
+        f"a bool tensor of shape {tuple(action.shape[:2])}",
+        got=f"{is_first.dtype} {tuple(is_first.shape)}",
+    )
+    if prev_action is None:
+        first = torch.zeros_like(action[:, :1])
+    else:
+        check(
+            prev_action.shape == (action.shape[0], action.shape[2]),
+            "prev_action",
+            f"a tensor of shape {(action.shape[0], action.shape[2])}",
+            got=tuple(prev_action.shape),
+        )
+        first = prev_action.to(action.dtype).unsqueeze(1)
+    prev = torch.cat([first, action[:, :-1]], dim=1)
+    return prev * (~is_first).unsqueeze(-1).to(prev.dtype)
+
+
+def validate_sequence(
+    obs: torch.Tensor,
+    action: torch.Tensor,
+    is_first: torch.Tensor,
+    *,
+    obs_shape: tuple[int, int, int],
+    action_dim: int,
+) -> None:
+    """Check the inputs of :meth:`WorldModel.observe`; raise :class:`~hieros_lib.errors.HierosError`.
+
+    Args:
+        obs: Expected uint8 ``(B, T, H, W, C)`` with ``(H, W, C) == obs_shape``.
+        action: Expected floating ``(B, T, action_dim)``, finite, values in ``[-1, 1]``.
+        is_first: Expected bool ``(B, T)``.
+        obs_shape: The model's ``(H, W, C)``.
+        action_dim: The model's ``A``.
+
+    Examples:
+        >>> import torch
+        >>> from hieros_lib.world_models import validate_sequence
+        >>> obs = torch.zeros(2, 3, 8, 8, 3, dtype=torch.uint8)
+        >>> validate_sequence(obs, torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.bool),
+        ...                   obs_shape=(8, 8, 3), action_dim=4)
+    """
+    check(
+        obs.dim() == 5 and tuple(obs.shape[2:]) == tuple(obs_shape),
+        "obs",
+        f"a tensor of shape (B, T, {', '.join(map(str, obs_shape))})",
+        got=tuple(obs.shape),
+    )
+    check(obs.dtype == torch.uint8, "obs", "dtype torch.uint8", got=obs.dtype)
+    batch = tuple(obs.shape[:2])
+    check(
+        action.shape == (*batch, action_dim),
+        "action",
+        f"a tensor of shape {(*batch, action_dim)}",
+        got=tuple(action.shape),
+    )
+    check(action.is_floating_point(), "action", "a floating-point tensor", got=action.dtype)
+    check(
+        bool(torch.isfinite(action).all()) and bool((action.abs() <= 1.0).all()),
+        "action",
+        "finite values in [-1, 1] (one-hot for discrete actions)",
+        got=f"range [{action.min().item():.3g}, {action.max().item():.3g}]",
+    )
+    check(
+        is_first.shape == batch and is_first.dtype == torch.bool,
+        "is_first",
+        f"a bool tensor of shape {batch}",
+        got=f"{is_first.dtype} {tuple(is_first.shape)}",
+    )
+    check(
+        obs.device == action.device == is_first.device,
+        "action",
+        f"device {obs.device}",
+        got=f"{action.device} / {is_first.device}",
+    )
+
+
+def validate_batch(
+    batch: Mapping[str, torch.Tensor], *, obs_shape: tuple[int, int, int], action_dim: int
+) -> None:
+    """Check a replay batch for :meth:`WorldModel.loss`; raise :class:`~hieros_lib.errors.HierosError`.
+
+    Fields: ``obs`` uint8 ``(B, T, H, W, C)``, ``action`` float ``(B, T, A)``, ``reward`` float ``(B, T)``,
+    ``is_first`` / ``is_last`` / ``is_terminal`` bool ``(B, T)``.
+
+    Examples:
+        >>> import torch
+        >>> from hieros_lib.errors import HierosError
+        >>> from hieros_lib.world_models import validate_batch
+        >>> try:
+        ...     validate_batch({"obs": torch.zeros(1)}, obs_shape=(8, 8, 3), action_dim=2)
+        ... except HierosError as err:
+        ...     print(str(err)[:26])
+        batch: expected the fields
+    """
+    missing = [key for key in BATCH_FIELDS if key not in batch]
+    check(not missing, "batch", f"the fields {BATCH_FIELDS}", got=f"missing {missing}")
+    obs = batch["obs"]
+    validate_sequence(obs, batch["action"], batch["is_first"], obs_shape=obs_shape, action_dim=action_dim)
+    shape = tuple(obs.shape[:2])
+    reward = batch["reward"]
+    check(
+        reward.shape == shape and reward.is_floating_point(),
+        "reward",
+        f"a floating-point tensor of shape {shape}",
+        got=f"{reward.dtype} {tuple(reward.shape)}",
+    )
+    check(bool(torch.isfinite(reward).all()), "reward", "finite values", got="NaN or inf")
+    for key in ("is_last", "is_terminal"):
+        flag = batch[key]
+        check(
+            flag.shape == shape and flag.dtype == torch.bool,
+            key,
+            f"a bool tensor of shape {shape}",
+            got=f"{flag.dtype} {tuple(flag.shape)}",
+        )
+
+
+def imagine(
+    model: WorldModel,
+    start: State,
+    policy: Policy,
+    horizon: int,
+    *,
+    generator: torch.Generator | None = None,
+) -> Imagination:
+    """Roll a world model's prior forward under a policy: the one imagination loop for every model.
+
+    For ``k = 0 .. horizon - 1``: ``a_k = policy(s_k)``, ``s_{k+1} = model.imagine_step(s_k, a_k)``;
+    finally ``a_horizon = policy(s_horizon)``. Features, ``h``, rewards, continuation and entropies of all
+    ``horizon + 1`` states are stacked along dim 1. Gradients flow through everything; detach the start
+    (:func:`detach_state`) or wrap in :func:`torch.no_grad` as the training scheme needs.
+
+    Args:
+        model: Any :class:`WorldModel`.
+        start: Start states with batch shape ``(B,)`` (e.g. :meth:`WorldModel.start_states`).
+        policy: ``policy(state) -> action (B, A)``.
+        horizon: Number of imagined steps, ``>= 0``.
+        generator: Random generator for the latent samples.
+
+    Returns:
+        :class:`Imagination`.
+
+    Raises:
+        HierosError: If ``horizon`` is negative or the policy returns a wrong shape.
+    """
+    check(isinstance(horizon, int) and horizon >= 0, "horizon", "an int >= 0", got=horizon)
+    states = [start]
+    actions = []
+    state = start
+    for k in range(horizon + 1):
+        action = policy(state)
+        check(
+            isinstance(action, torch.Tensor) and action.dim() == 2 and action.shape[-1] == model.action_dim,
+            "policy",
+            f"to return a tensor of shape (B, {model.action_dim})",
+            got=getattr(action, "shape", type(action)),
+        )
+        actions.append(action)
+        if k < horizon:
+            state = model.imagine_step(state, action, generator=generator)
+            states.append(state)
+    return Imagination(
+        states=tuple(states),
+        features=torch.stack([model.features(s) for s in states], dim=1),
+        deter=torch.stack([model.deter(s) for s in states], dim=1),
+        actions=torch.stack(actions, dim=1),
+        reward=torch.stack([model.reward(s) for s in states], dim=1),
+        cont=torch.stack([model.cont(s) for s in states], dim=1),
+        entropy=torch.stack([model.entropy(s) for s in states], dim=1),
+    )
