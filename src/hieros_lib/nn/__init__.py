@@ -1,3 +1,38 @@
-"""``hieros_lib.nn``: filled in by a later issue."""
+"""``hieros_lib.nn``: shared building blocks for world models and agents.
 
-__all__: list[str] = []
+A leaf package (it imports only torch, numpy and einops from outside the root modules): the MLP, the
+image encoder / decoder, straight-through categorical latents with a uniform mix, ``symlog`` /
+``symexp``, the two-hot regression head, likelihoods, and DreamerV3's KL with free bits and the
+dynamics / representation balance.
+"""
+
+from hieros_lib.nn._conv import ImageDecoder, ImageEncoder
+from hieros_lib.nn._dists import (
+    bernoulli_nll,
+    categorical_entropy,
+    categorical_kl,
+    image_mse,
+    kl_balance_loss,
+    sample_onehot,
+    unimix_logits,
+)
+from hieros_lib.nn._functional import preprocess_image, symexp, symlog
+from hieros_lib.nn._mlp import MLP
+from hieros_lib.nn._twohot import TwoHot
+
+__all__ = [
+    "MLP",
+    "ImageDecoder",
+    "ImageEncoder",
+    "TwoHot",
+    "bernoulli_nll",
+    "categorical_entropy",
+    "categorical_kl",
+    "image_mse",
+    "kl_balance_loss",
+    "preprocess_image",
+    "sample_onehot",
+    "symexp",
+    "symlog",
+    "unimix_logits",
+]
