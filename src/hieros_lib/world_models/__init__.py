@@ -26,12 +26,16 @@ from hieros_lib.world_models._registry import (
     register_world_model,
     world_model_config,
 )
+from hieros_lib.world_models._rssm import RSSM, RSSMConfig, RSSMState
 
 __all__ = [
     "BATCH_FIELDS",
+    "RSSM",
     "Imagination",
     "Observation",
     "Policy",
+    "RSSMConfig",
+    "RSSMState",
     "WorldModel",
     "WorldModelLoss",
     "available_world_models",

@@ -17,7 +17,7 @@ __all__ = ["available_world_models", "make_world_model", "register_world_model",
 
 # name -> (module, model class name, config class name); imported lazily on first use.
 _BUILTIN: dict[str, tuple[str, str, str]] = {
-    # "s5wm": ("hieros_lib.world_models._s5wm", "S5WM", "S5WMConfig"),  (lands next)
+    "rssm": ("hieros_lib.world_models._rssm", "RSSM", "RSSMConfig"),
 }
 
 _USER: dict[str, tuple[type, type]] = {}

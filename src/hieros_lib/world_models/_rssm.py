@@ -1,0 +1,243 @@
+"""RSSM: the recurrent state-space model of DreamerV3 (2023), a GRU with LayerNorm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from hieros_lib.errors import check
+from hieros_lib.nn import MLP
+from hieros_lib.world_models._latent import LatentConfig, LatentWorldModel, draw_latent
+from hieros_lib.world_models._protocol import Observation, shift_actions, validate_sequence
+
+__all__ = ["RSSM", "RSSMConfig", "RSSMState"]
+
+
+class RSSMState(NamedTuple):
+    """State of :class:`RSSM`; every field has leading batch dims ``(...)``.
+
+    Attributes:
+        deter: ``(..., deter_dim)`` GRU state ``h_t``.
+        stoch: ``(..., G, K)`` one-hot latent ``z_t``.
+        logits: ``(..., G, K)`` logits ``z_t`` was drawn from (posterior or prior).
+    """
+
+    deter: torch.Tensor
+    stoch: torch.Tensor
+    logits: torch.Tensor
+
+
+@dataclass(frozen=True, kw_only=True)
+class RSSMConfig(LatentConfig):
+    """Configuration of :class:`RSSM` (defaults: DreamerV3 2023, the Atari 100k "small" size).
+
+    Attributes:
+        deter_dim: GRU state size.
+        hidden: Width of the GRU input and the prior / posterior layers.
+        (the rest): see the shared fields (image size, latents, heads, loss weights).
+
+    Examples:
+        >>> RSSMConfig.tiny(action_dim=3).deter_dim
+        32
+    """
+
+    deter_dim: int = 512
+    hidden: int = 512
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> RSSMConfig:
+        """DreamerV3 (2023) Atari 100k sizes: deter 512, hidden / units 512, 32x32 latents, depth 32."""
+        return cls(**overrides)
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> RSSMConfig:
+        """A few-thousand-parameter model on 16x16 images, for tests."""
+        base: dict[str, Any] = {
+            "image_size": 16,
+            "depth": 8,
+            "stoch_groups": 8,
+            "stoch_classes": 8,
+            "units": 64,
+            "head_layers": 1,
+            "deter_dim": 32,
+            "hidden": 32,
+        }
+        return cls(**{**base, **overrides})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("deter_dim", "hidden"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and value > 0, name, "a positive int", got=value)
+
+
+class _LayerNormGRU(nn.Module):
+    """DreamerV3's GRU cell: one bias-free Linear to three gates, LayerNorm, update gate biased by -1."""
+
+    def __init__(self, in_dim: int, deter_dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_dim + deter_dim, 3 * deter_dim, bias=False)
+        self.norm = nn.LayerNorm(3 * deter_dim)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        reset, cand, update = self.norm(self.linear(torch.cat([x, h], -1))).chunk(3, -1)
+        reset = torch.sigmoid(reset)
+        cand = torch.tanh(reset * cand)
+        update = torch.sigmoid(update - 1.0)
+        return update * cand + (1.0 - update) * h
+
+
+class RSSM(LatentWorldModel):
+    r"""DreamerV3's recurrent state-space model (sequential by construction).
+
+    .. math::
+        h_t &= \mathrm{GRU}(h_{t-1}, [z_{t-1}, a_{t-1}]) \\
+        z_t &\sim q(z_t \mid h_t, o_t) \qquad \hat z_t \sim p(\hat z_t \mid h_t) \\
+        \hat r_t, \hat c_t, \hat o_t &\sim p(\cdot \mid h_t, z_t)
+
+    The GRU has LayerNorm on its gates and an update gate biased by -1; ``h`` starts from a learned
+    ``tanh(w)`` (``w`` zero-initialised) and ``z`` from zeros, at the first step and wherever ``is_first``.
+    ``a_{t-1}`` comes from :func:`~hieros_lib.world_models.shift_actions`. Because the posterior reads
+    ``h_t``, :meth:`observe` is a loop over time.
+
+    Args:
+        config: :class:`RSSMConfig`.
+
+    Examples:
+        >>> import torch
+        >>> model = RSSM(RSSMConfig.tiny(action_dim=3))
+        >>> obs = torch.zeros(2, 5, 16, 16, 3, dtype=torch.uint8)
+        >>> action = torch.zeros(2, 5, 3)
+        >>> first = torch.zeros(2, 5, dtype=torch.bool)
+        >>> out = model.observe(obs, action, first)
+        >>> model.features(out.posterior).shape
+        torch.Size([2, 5, 96])
+
+    References:
+        Hafner et al., "Mastering Diverse Domains through World Models", arXiv 2301.04104 (2023).
+    """
+
+    def __init__(self, config: RSSMConfig) -> None:
+        super().__init__()
+        check(isinstance(config, RSSMConfig), "config", "an RSSMConfig", got=type(config).__name__)
+        self._build_shared(config, config.deter_dim)
+        self.img_in = nn.Sequential(
+            nn.Linear(self.stoch_dim + config.action_dim, config.hidden, bias=False),
+            nn.LayerNorm(config.hidden),
+            nn.SiLU(),
+        )
+        self.gru = _LayerNormGRU(config.hidden, config.deter_dim)
+        self.prior_net = MLP(config.deter_dim, self.stoch_dim, hidden=config.hidden, layers=1)
+        self.post_net = MLP(
+            config.deter_dim + self.encoder.out_dim, self.stoch_dim, hidden=config.hidden, layers=1
+        )
+        self.init_deter = nn.Parameter(torch.zeros(config.deter_dim))
+
+    def initial_state(self, batch_size: int, *, device: torch.device | str | None = None) -> RSSMState:
+        """The state before an episode: ``h = tanh(w)`` (learned), ``z = 0``, uniform logits.
+
+        Args:
+            batch_size: ``B``.
+            device: Device (the parameters' if None).
+
+        Returns:
+            :class:`RSSMState` with batch shape ``(B,)``.
+        """
+        check(isinstance(batch_size, int) and batch_size > 0, "batch_size", "a positive int", got=batch_size)
+        param = self.init_deter
+        device = param.device if device is None else torch.device(device)
+        g, k = self.config.stoch_groups, self.config.stoch_classes
+        deter = torch.tanh(param).to(device).expand(batch_size, -1)
+        zeros = torch.zeros(batch_size, g, k, device=device, dtype=param.dtype)
+        return RSSMState(deter, zeros, zeros)
+
+    def _step_deter(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = self.img_in(torch.cat([stoch.flatten(-2), action], -1))
+        return self.gru(x, deter)
+
+    def observe(
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        is_first: torch.Tensor,
+        state: RSSMState | None = None,
+        *,
+        prev_action: torch.Tensor | None = None,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Observation:
+        """Posterior and prior states of a stored sequence, one step at a time.
+
+        Args:
+            obs: uint8 ``(B, T, H, W, C)``.
+            action: float ``(B, T, A)`` as stored (``action[t]`` chosen after ``obs[t]``).
+            is_first: bool ``(B, T)``.
+            state: :class:`RSSMState` ``(B,)`` to continue from (initial state if None).
+            prev_action: ``(B, A)`` action taken after ``state`` (zeros if None).
+            sample: Sample latents (True) or take their mode (False).
+            generator: Random generator for the samples.
+
+        Returns:
+            :class:`~hieros_lib.world_models.Observation` with :class:`RSSMState` fields ``(B, T, ...)``.
+
+        Raises:
+            HierosError: On bad shapes, dtypes or values.
+        """
+        validate_sequence(obs, action, is_first, obs_shape=self.obs_shape, action_dim=self.action_dim)
+        batch, length = is_first.shape
+        dtype = self.init_deter.dtype
+        prev = shift_actions(action.to(dtype), is_first, prev_action)
+        embed = self._embed(obs)
+        init = self.initial_state(batch, device=obs.device)
+        if state is None:
+            state = init
+        posts, priors = [], []
+        for t in range(length):
+            first = is_first[:, t]
+            deter = torch.where(first[:, None], init.deter, state.deter)
+            stoch = torch.where(first[:, None, None], init.stoch, state.stoch)
+            deter = self._step_deter(deter, stoch, prev[:, t])
+            prior_logits = self._logits(self.prior_net(deter))
+            post_logits = self._logits(self.post_net(torch.cat([deter, embed[:, t]], -1)))
+            post = RSSMState(deter, draw_latent(post_logits, sample=sample, generator=generator), post_logits)
+            prior = RSSMState(
+                deter, draw_latent(prior_logits, sample=sample, generator=generator), prior_logits
+            )
+            posts.append(post)
+            priors.append(prior)
+            state = post
+        posterior = RSSMState(*(torch.stack(x, 1) for x in zip(*posts, strict=True)))
+        prior_states = RSSMState(*(torch.stack(x, 1) for x in zip(*priors, strict=True)))
+        return Observation(posterior, prior_states, state)
+
+    def imagine_step(
+        self,
+        state: RSSMState,
+        action: torch.Tensor,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> RSSMState:
+        """One prior step: ``h' = GRU(h, [z, a])``, ``z' ~ p(z' | h')``.
+
+        Args:
+            state: :class:`RSSMState` ``(B,)``.
+            action: ``(B, A)`` action taken after ``state``.
+            sample: Sample the latent (True) or take its mode (False).
+            generator: Random generator.
+
+        Returns:
+            The next :class:`RSSMState` ``(B,)`` (prior).
+        """
+        check(
+            action.shape == (*state.deter.shape[:-1], self.action_dim),
+            "action",
+            f"a tensor of shape {(*state.deter.shape[:-1], self.action_dim)}",
+            got=tuple(action.shape),
+        )
+        deter = self._step_deter(state.deter, state.stoch, action.to(state.deter.dtype))
+        logits = self._logits(self.prior_net(deter))
+        return RSSMState(deter, draw_latent(logits, sample=sample, generator=generator), logits)
