@@ -536,9 +536,9 @@ class SequenceReplay:
         previous = self.sampler.state_dict()
         try:
             self.sampler.load_state_dict(sampler_state)
-        except HierosError:
+        except HierosError as err:
             self.sampler.load_state_dict(previous)
-            raise
+            raise HierosError(f"{where}: sampler state: {err}") from err
         new_data = {}
         for name, arr in data.items():
             ring = np.zeros((self._rows, *arr.shape[1:]), dtype=arr.dtype)
