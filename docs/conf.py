@@ -10,7 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from hieros_lib import __version__  # noqa: E402
+from hieros_lib import __version__
 
 project = "hieros-lib"
 author = "hieros-lib developers"

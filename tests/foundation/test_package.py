@@ -6,7 +6,6 @@ import importlib
 import re
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -14,6 +13,11 @@ import pytest
 
 import hieros_lib
 from hieros_lib.errors import HierosError, check
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBPACKAGES = ("ssm", "replay", "nn", "world_models", "hrl", "agents", "envs", "metrics")
