@@ -41,9 +41,8 @@ print(json.dumps(mods))
 
 
 def _loaded_modules(name: str) -> list[str]:
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(name=name)], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", _PROBE.format(name=name)], capture_output=True, text=True)
+    assert out.returncode == 0, f"importing hieros_lib.{name} failed in a fresh interpreter:\n{out.stderr}"
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
