@@ -433,8 +433,8 @@ class ETBSampler:
        the same map that turns a uniform quantile into a uniform item.
 
     Hence :math:`q(k) = (\\mathrm{CDF}_s^{-1}((k+1)/n) - \\mathrm{CDF}_s^{-1}(k/n)) / (n - 2)`: since the
-    CDF is concave, ``q`` rises with ``k`` and favours the newest items, which balances the cumulative
-    oversampling of the old ones. ``n`` is always the *current* number of items (never the capacity), and
+    CDF is concave, ``q`` rises with ``k`` and favours the newest items, which reduces (but does not
+    remove) the cumulative oversampling of the old ones. ``n`` is always the *current* number of items (never the capacity), and
     every one of the ``n`` items can be drawn. For ``n <= 2`` the CDF is undefined (zero denominator), and
     ETBS falls back to uniform.
 
