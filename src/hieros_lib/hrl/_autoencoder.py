@@ -1,0 +1,208 @@
+"""The subgoal autoencoder of Hieros (paper section 2.1, equations 4 and 5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from hieros_lib.errors import check
+from hieros_lib.nn import MLP, categorical_entropy, categorical_kl, sample_onehot, symlog, unimix_logits
+
+__all__ = ["SubgoalAutoencoder"]
+
+
+class SubgoalAutoencoder(nn.Module):
+    """Compresses a deterministic world-model state ``h`` into a discrete subgoal and back.
+
+    The encoder ``p(g | h)`` is an MLP giving logits for ``groups`` categoricals of ``classes`` classes
+    each (8 x 8 in the paper), mixed with 1% uniform (``unimix``); a subgoal is a one-hot ``(groups,
+    classes)`` sample with straight-through gradients. The decoder ``f(g)`` is an MLP from the flattened
+    one-hot back to ``h``. The loss is equation 5 of the paper,
+
+    ``L = ||f(g) - h||_2 + beta * KL(p(g | h) || q(g))``, with ``g ~ p(g | h)``,
+
+    where ``q`` is the uniform prior, so that ``KL = sum_groups (log classes - H(p_group))``.
+
+    **One space.** The decoder reconstructs ``h`` itself, not a transform of it: the loss, the novelty
+    reward (:func:`novelty_reward`) and the subgoal reward (:func:`subgoal_reward`, comparing ``h`` with
+    ``decode(g)``) all live in the space of ``h`` as the world model gives it. With
+    ``symlog_input=True`` the encoder reads ``symlog(h)``, which only normalises the encoder's input.
+
+    **Gradients.** :meth:`loss` detaches ``h`` by default (``detach_input=True``), so training the
+    autoencoder does not shape the world model; it trains the autoencoder's own parameters only.
+
+    Args:
+        h_dim: Size of ``h``.
+        groups: Number of categoricals in a subgoal.
+        classes: Classes per categorical.
+        hidden: Width of the hidden layers of encoder and decoder.
+        layers: Number of hidden layers of encoder and decoder.
+        beta: Weight of the KL term (appendix E: 0.5).
+        unimix: Uniform mix of the encoder distribution.
+        symlog_input: Whether the encoder reads ``symlog(h)`` instead of ``h``.
+        device: Device of the parameters.
+        dtype: Dtype of the parameters.
+
+    Raises:
+        HierosError: On non-positive sizes, a negative ``beta`` or ``unimix`` outside ``[0, 1]``.
+
+    Examples:
+        >>> import torch
+        >>> ae = SubgoalAutoencoder(16, hidden=32)
+        >>> h = torch.randn(5, 16)
+        >>> g = ae.encode(h, generator=torch.Generator().manual_seed(0))
+        >>> tuple(g.shape), tuple(ae.decode(g).shape)
+        ((5, 8, 8), (5, 16))
+        >>> loss, metrics = ae.loss(h)
+        >>> sorted(metrics)
+        ['entropy', 'kl', 'loss', 'recon']
+    """
+
+    def __init__(
+        self,
+        h_dim: int,
+        *,
+        groups: int = 8,
+        classes: int = 8,
+        hidden: int = 256,
+        layers: int = 2,
+        beta: float = 0.5,
+        unimix: float = 0.01,
+        symlog_input: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("h_dim", h_dim), ("groups", groups), ("classes", classes)):
+            check(isinstance(value, int) and value > 0, name, "a positive int", got=value)
+        check(beta >= 0.0, "beta", "a non-negative float", got=beta)
+        check(0.0 <= unimix <= 1.0, "unimix", "a float in [0, 1]", got=unimix)
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.h_dim = h_dim
+        self.groups = groups
+        self.classes = classes
+        self.beta = float(beta)
+        self.unimix = float(unimix)
+        self.symlog_input = symlog_input
+        self.encoder = MLP(h_dim, groups * classes, hidden=hidden, layers=layers, **factory)
+        self.decoder = MLP(groups * classes, h_dim, hidden=hidden, layers=layers, **factory)
+
+    def extra_repr(self) -> str:
+        return (f"h_dim={self.h_dim}, groups={self.groups}, classes={self.classes}, beta={self.beta}, "
+                f"unimix={self.unimix}, symlog_input={self.symlog_input}")
+
+    def _check_h(self, h: torch.Tensor, name: str = "h") -> None:
+        check(isinstance(h, torch.Tensor) and h.is_floating_point(), name, "a floating-point tensor",
+              got=getattr(h, "dtype", type(h).__name__))
+        check(h.dim() >= 1 and h.shape[-1] == self.h_dim, name, f"a tensor of shape (..., {self.h_dim})",
+              got=tuple(h.shape))
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Encoder logits of ``p(g | h)``, after the uniform mix (normalised log-probabilities).
+
+        Args:
+            h: ``(..., h_dim)`` deterministic states.
+
+        Returns:
+            ``(..., groups, classes)`` log-probabilities.
+        """
+        self._check_h(h)
+        x = symlog(h) if self.symlog_input else h
+        raw = self.encoder(x).unflatten(-1, (self.groups, self.classes))
+        return unimix_logits(raw, self.unimix)
+
+    def encode(
+        self, h: torch.Tensor, *, sample: bool = True, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Encode states into one-hot subgoals with straight-through gradients.
+
+        Args:
+            h: ``(..., h_dim)`` deterministic states.
+            sample: Draw ``g ~ p(g | h)`` if true; otherwise take the mode (argmax per group), also with
+                straight-through gradients.
+            generator: Source of randomness for sampling (the global RNG if ``None``).
+
+        Returns:
+            ``(..., groups, classes)`` one-hot subgoals.
+        """
+        logits = self.logits(h)
+        if sample:
+            return sample_onehot(logits, generator=generator)
+        probs = torch.softmax(logits, -1)
+        mode = torch.nn.functional.one_hot(logits.argmax(-1), self.classes).to(probs.dtype)
+        return mode + (probs - probs.detach())
+
+    def decode(self, subgoal: torch.Tensor) -> torch.Tensor:
+        """Decode a subgoal back into the space of ``h``.
+
+        Args:
+            subgoal: ``(..., groups, classes)`` one-hot (or soft) subgoal.
+
+        Returns:
+            ``(..., h_dim)`` goal state.
+
+        Raises:
+            HierosError: If the last two dimensions are not ``(groups, classes)``.
+        """
+        check(
+            isinstance(subgoal, torch.Tensor) and subgoal.dim() >= 2
+            and tuple(subgoal.shape[-2:]) == (self.groups, self.classes),
+            "subgoal", f"a tensor of shape (..., {self.groups}, {self.classes})",
+            got=getattr(subgoal, "shape", type(subgoal).__name__),
+        )
+        out: torch.Tensor = self.decoder(subgoal.flatten(-2))
+        return out
+
+    def reconstruct(
+        self, h: torch.Tensor, *, sample: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``decode(encode(h))``, by default through the mode of the encoder.
+
+        Args:
+            h: ``(..., h_dim)`` deterministic states.
+            sample: Sample the subgoal instead of taking the mode.
+            generator: Source of randomness for sampling.
+
+        Returns:
+            ``(..., h_dim)`` reconstruction in the space of ``h``.
+        """
+        return self.decode(self.encode(h, sample=sample, generator=generator))
+
+    def loss(
+        self, h: torch.Tensor, *, detach_input: bool = True, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Equation 5, averaged over all leading dimensions of ``h``.
+
+        ``recon = ||decode(g) - h||_2`` with ``g ~ p(g | h)`` (straight-through), ``kl = KL(p(g | h) ||
+        uniform)`` summed over groups, ``loss = mean(recon + beta * kl)``.
+
+        Args:
+            h: ``(..., h_dim)`` deterministic states (at least one of them).
+            detach_input: Stop the gradient into ``h`` (and so into the world model that made it).
+            generator: Source of randomness for the sampled subgoals.
+
+        Returns:
+            ``(loss, metrics)``: the scalar loss and detached scalar metrics ``loss``, ``recon``, ``kl``
+            and ``entropy`` (of the encoder, summed over groups), each a mean over the batch.
+
+        Raises:
+            HierosError: If ``h`` is not ``(..., h_dim)`` or is empty.
+        """
+        self._check_h(h)
+        check(h.numel() > 0, "h", "at least one state", got=tuple(h.shape))
+        if detach_input:
+            h = h.detach()
+        logits = self.logits(h)
+        subgoal = sample_onehot(logits, generator=generator)
+        recon = torch.linalg.vector_norm(self.decode(subgoal) - h, dim=-1)
+        kl = categorical_kl(logits, torch.zeros_like(logits))
+        loss = (recon + self.beta * kl).mean()
+        metrics = {
+            "loss": loss.detach(),
+            "recon": recon.detach().mean(),
+            "kl": kl.detach().mean(),
+            "entropy": categorical_entropy(logits.detach()).sum(-1).mean(),
+        }
+        return loss, metrics
