@@ -49,6 +49,7 @@ Mixed real / complex inputs are promoted to complex before the kernel (a copy of
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -381,7 +382,12 @@ def _blocks(batch: int, length: int, channels: int, device: torch.device) -> tup
         block_p //= 2
     block_p = min(block_p, max(16, triton.next_power_of_2(channels)))
     block_t = max(16, min(2048 // block_p, triton.next_power_of_2(max(length, 1))))
-    return block_t, block_p, 4
+    return block_t, block_p, 8 if block_t * block_p >= 2048 else 4
+
+
+def _on_device(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """Launch on the tensors' GPU (Triton launches on the current CUDA device)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def _acc_dtype(real_dtype: torch.dtype) -> Any:
@@ -469,19 +475,20 @@ def _launch_forward(
     h = _floats(h0) if h0 is not None else _floats(states)
     h_strides = _strides(h0, 2) if h0 is not None else [0, 0]
     grid = (B, triton.cdiv(P, block_p))
-    _kernels()["fwd"][grid](
-        a_f, _floats(b), r, h, _floats(states), _floats(final),
-        T, P,
-        *a_strides,
-        *_strides(b, 3),
-        *r_strides,
-        *h_strides,
-        *_strides(states, 3),
-        *_strides(final, 2),
-        IS_COMPLEX=is_complex, A_PER_STEP=a_per_step, HAS_RESET=reset is not None,
-        HAS_H0=h0 is not None, ACC=_acc_dtype(_real_dtype(states.dtype)),
-        BLOCK_T=block_t, BLOCK_P=block_p, num_warps=warps,
-    )
+    with _on_device(states.device):
+        _kernels()["fwd"][grid](
+            a_f, _floats(b), r, h, _floats(states), _floats(final),
+            T, P,
+            *a_strides,
+            *_strides(b, 3),
+            *r_strides,
+            *h_strides,
+            *_strides(states, 3),
+            *_strides(final, 2),
+            IS_COMPLEX=is_complex, A_PER_STEP=a_per_step, HAS_RESET=reset is not None,
+            HAS_H0=h0 is not None, ACC=_acc_dtype(_real_dtype(states.dtype)),
+            BLOCK_T=block_t, BLOCK_P=block_p, num_warps=warps,
+        )
 
 
 def _launch_backward(
@@ -524,23 +531,24 @@ def _launch_backward(
         da_f, da_strides = _floats(db), [0, 0, 0]
     dh_f, dh_strides = (_floats(dh), _strides(dh, 2)) if need_dh else (_floats(db), [0, 0])
     grid = (B, triton.cdiv(P, block_p))
-    _kernels()["bwd"][grid](
-        a_f, r, h, _floats(states), dx, df, _floats(db), da_f, dh_f,
-        T, P,
-        *a_strides,
-        *r_strides,
-        *h_strides,
-        *_strides(states, 3),
-        *dx_strides,
-        *df_strides,
-        *_strides(db, 3),
-        *da_strides,
-        *dh_strides,
-        IS_COMPLEX=is_complex, A_PER_STEP=a_per_step, HAS_RESET=reset is not None,
-        HAS_H0=h0 is not None, HAS_DX=d_states is not None, HAS_DF=d_final is not None,
-        NEED_DA=need_da, NEED_DH=need_dh, ACC=_acc_dtype(_real_dtype(states.dtype)),
-        BLOCK_T=block_t, BLOCK_P=block_p, num_warps=warps,
-    )
+    with _on_device(states.device):
+        _kernels()["bwd"][grid](
+            a_f, r, h, _floats(states), dx, df, _floats(db), da_f, dh_f,
+            T, P,
+            *a_strides,
+            *r_strides,
+            *h_strides,
+            *_strides(states, 3),
+            *dx_strides,
+            *df_strides,
+            *_strides(db, 3),
+            *da_strides,
+            *dh_strides,
+            IS_COMPLEX=is_complex, A_PER_STEP=a_per_step, HAS_RESET=reset is not None,
+            HAS_H0=h0 is not None, HAS_DX=d_states is not None, HAS_DF=d_final is not None,
+            NEED_DA=need_da, NEED_DH=need_dh, ACC=_acc_dtype(_real_dtype(states.dtype)),
+            BLOCK_T=block_t, BLOCK_P=block_p, num_warps=warps,
+        )
 
 
 def triton_linear_scan(
