@@ -230,3 +230,14 @@ def test_twm_rejects_more_items_than_inserted() -> None:
         sampler.on_insert(1, num_items=5)
     with pytest.raises(HierosError):
         sampler.on_insert(-1)
+
+
+@pytest.mark.parametrize("bit_generator", ["PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"])
+def test_state_survives_json_for_every_bit_generator(bit_generator: str) -> None:
+    import json
+
+    sampler = ETBSampler(generator=np.random.Generator(getattr(np.random, bit_generator)(3)))
+    sampler.sample(10, 3)
+    restored = ETBSampler(generator=0)
+    restored.load_state_dict(json.loads(json.dumps(sampler.state_dict())))
+    assert np.array_equal(sampler.sample(100, 50), restored.sample(100, 50))

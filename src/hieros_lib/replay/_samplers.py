@@ -434,9 +434,9 @@ class ETBSampler:
 
     Hence :math:`q(k) = (\\mathrm{CDF}_s^{-1}((k+1)/n) - \\mathrm{CDF}_s^{-1}(k/n)) / (n - 2)`: since the
     CDF is concave, ``q`` rises with ``k`` and favours the newest items, which reduces (but does not
-    remove) the cumulative oversampling of the old ones. ``n`` is always the *current* number of items (never the capacity), and
-    every one of the ``n`` items can be drawn. For ``n <= 2`` the CDF is undefined (zero denominator), and
-    ETBS falls back to uniform.
+    remove) the cumulative oversampling of the old ones. ``n`` is always the *current* number of items
+    (never the capacity), and every one of the ``n`` items can be drawn. For ``n <= 2`` the CDF is
+    undefined (zero denominator), and ETBS falls back to uniform.
 
     The official Hieros code differs: it scales the CDF by the buffer *capacity* instead of ``n`` and mixes
     positions rather than distributions, which in practice draws the newest 70% of the buffer uniformly and
