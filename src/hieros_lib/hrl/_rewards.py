@@ -112,23 +112,23 @@ def novelty_reward(
 class RewardWeights(NamedTuple):
     """Weights of equation 1; the defaults are those of appendix E."""
 
+    #: Weight of the extrinsic (environment) reward.
     extrinsic: float = 1.0
+    #: Weight of the subgoal reward.
     subgoal: float = 0.3
+    #: Weight of the novelty reward.
     novelty: float = 0.1
 
 
 class MixedRewards(NamedTuple):
-    """The mixed reward of equation 1 and its parts.
+    """The mixed reward of equation 1 and its parts."""
 
-    Attributes:
-        total: ``sum_name weights[name] * terms[name]``.
-        terms: The *unweighted* reward terms given, by name (``"extrinsic"``, ``"subgoal"``,
-            ``"novelty"``), for training one critic per term.
-        weights: The weight of each term in ``terms``.
-    """
-
+    #: ``(...)`` the mixed reward, ``sum_name weights[name] * terms[name]``.
     total: torch.Tensor
+    #: The *unweighted* reward terms given, by name (``"extrinsic"``, ``"subgoal"``, ``"novelty"``),
+    #: for training one critic per term.
     terms: dict[str, torch.Tensor]
+    #: The weight of each term in ``terms``.
     weights: dict[str, float]
 
 
