@@ -116,3 +116,15 @@ def test_validation() -> None:
         SubgoalAutoencoder(4, groups=0)
     with pytest.raises(HierosError, match="h"):
         SubgoalAutoencoder(4).loss(torch.zeros(0, 4))
+
+
+def test_state_dict_round_trip_and_seeded_loss() -> None:
+    torch.manual_seed(0)
+    ae = SubgoalAutoencoder(6, hidden=16)
+    torch.manual_seed(1)
+    other = SubgoalAutoencoder(6, hidden=16)
+    other.load_state_dict(ae.state_dict())
+    h = torch.randn(4, 6)
+    a, _ = ae.loss(h, generator=torch.Generator().manual_seed(3))
+    b, _ = other.loss(h, generator=torch.Generator().manual_seed(3))
+    assert a.item() == b.item()

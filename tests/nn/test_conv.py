@@ -81,3 +81,11 @@ def test_validation() -> None:
         ImageEncoder(image_size=48)
     with pytest.raises(HierosError, match="x"):
         ImageDecoder(8, depth=2)(torch.zeros(2, 7))
+
+
+def test_factory_dtype() -> None:
+    enc = ImageEncoder(depth=2, image_size=16, dtype=torch.float64)
+    dec = ImageDecoder(8, depth=2, image_size=16, dtype=torch.float64)
+    assert all(p.dtype == torch.float64 for p in [*enc.parameters(), *dec.parameters()])
+    assert dec(torch.zeros(1, 8, dtype=torch.float64)).dtype == torch.float64
+    assert enc(torch.zeros(1, 3, 16, 16, dtype=torch.float64)).shape == (1, enc.out_dim)

@@ -62,3 +62,12 @@ def test_validation() -> None:
         MLP(5, 3, layers=-1)
     with pytest.raises(HierosError, match="hidden"):
         MLP(5, 3, hidden=0)
+
+
+def test_factory_dtype_and_state_dict_round_trip() -> None:
+    mlp = MLP(3, 2, hidden=4, dtype=torch.float64)
+    assert all(p.dtype == torch.float64 for p in mlp.parameters())
+    other = MLP(3, 2, hidden=4, dtype=torch.float64)
+    other.load_state_dict(mlp.state_dict())
+    x = torch.randn(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(other(x), mlp(x))
