@@ -23,7 +23,9 @@ class SubgoalAutoencoder(nn.Module):
 
     ``L = ||f(g) - h||_2 + beta * KL(p(g | h) || q(g))``, with ``g ~ p(g | h)``,
 
-    where ``q`` is the uniform prior, so that ``KL = sum_groups (log classes - H(p_group))``.
+    where ``q`` is the uniform prior, so that ``KL = sum_groups (log classes - H(p_group))``. The
+    reconstruction term is the Euclidean norm, as equation 5 prints it (the official code uses a mean
+    squared error against ``symlog(h)``).
 
     **One space.** The decoder reconstructs ``h`` itself, not a transform of it: the loss, the novelty
     reward (:func:`novelty_reward`) and the subgoal reward (:func:`subgoal_reward`, comparing ``h`` with
