@@ -141,9 +141,22 @@ class TWMConfig:
 
     def __post_init__(self) -> None:
         for name in (
-            "action_dim", "image_size", "channels", "depth", "min_resolution", "encoder_hidden",
-            "stoch_groups", "stoch_classes", "d_model", "num_layers", "num_heads", "head_dim", "ff_dim",
-            "memory_length", "latent_hidden", "head_hidden",
+            "action_dim",
+            "image_size",
+            "channels",
+            "depth",
+            "min_resolution",
+            "encoder_hidden",
+            "stoch_groups",
+            "stoch_classes",
+            "d_model",
+            "num_layers",
+            "num_heads",
+            "head_dim",
+            "ff_dim",
+            "memory_length",
+            "latent_hidden",
+            "head_hidden",
         ):
             value = getattr(self, name)
             check(isinstance(value, int) and value > 0, name, "a positive int", got=value)
@@ -177,9 +190,25 @@ class TWMConfig:
             16
         """
         small = cls(
-            action_dim=3, image_size=16, channels=3, depth=4, min_resolution=4, encoder_hidden=32,
-            stoch_groups=4, stoch_classes=4, d_model=16, num_layers=2, num_heads=2, head_dim=8, ff_dim=32,
-            dropout=0.0, memory_length=4, latent_hidden=32, latent_layers=1, head_hidden=32, head_layers=1,
+            action_dim=3,
+            image_size=16,
+            channels=3,
+            depth=4,
+            min_resolution=4,
+            encoder_hidden=32,
+            stoch_groups=4,
+            stoch_classes=4,
+            d_model=16,
+            num_layers=2,
+            num_heads=2,
+            head_dim=8,
+            ff_dim=32,
+            dropout=0.0,
+            memory_length=4,
+            latent_hidden=32,
+            latent_layers=1,
+            head_hidden=32,
+            head_layers=1,
         )
         return dataclasses.replace(small, **overrides)
 
@@ -208,9 +237,7 @@ class TWMState(NamedTuple):
     pending: torch.Tensor
 
 
-def _window_mask(
-    valid: torch.Tensor, ids: torch.Tensor, num_queries: int, window: int
-) -> torch.Tensor:
+def _window_mask(valid: torch.Tensor, ids: torch.Tensor, num_queries: int, window: int) -> torch.Tensor:
     """Attention mask of the last ``num_queries`` tokens over all ``S`` tokens.
 
     Query ``i`` may see key ``j`` iff ``j == i``, or ``0 < i - j <= window``, the key is valid and both
@@ -227,10 +254,10 @@ def _window_mask(
     """
     S = valid.shape[1]
     pos = torch.arange(S, device=valid.device)
-    qpos = pos[S - num_queries:]
+    qpos = pos[S - num_queries :]
     dist = qpos[:, None] - pos[None, :]
     in_window = (dist > 0) & (dist <= window)
-    same = ids[:, S - num_queries:, None] == ids[:, None, :]
+    same = ids[:, S - num_queries :, None] == ids[:, None, :]
     allowed = in_window[None] & same & valid[:, None, :]
     return allowed | (dist == 0)[None]
 
@@ -322,14 +349,22 @@ class TWM(nn.Module):
         self._window = 3 * c.memory_length
         # observation model
         self.encoder = ImageEncoder(
-            in_channels=c.channels, depth=c.depth, image_size=c.image_size, min_resolution=c.min_resolution,
+            in_channels=c.channels,
+            depth=c.depth,
+            image_size=c.image_size,
+            min_resolution=c.min_resolution,
             **factory,
         )
-        self.encoder_head = MLP(self.encoder.out_dim, self._stoch_dim, hidden=c.encoder_hidden, layers=1,
-                                **factory)
+        self.encoder_head = MLP(
+            self.encoder.out_dim, self._stoch_dim, hidden=c.encoder_hidden, layers=1, **factory
+        )
         self.decoder = ImageDecoder(
-            self._stoch_dim, out_channels=c.channels, depth=c.depth, image_size=c.image_size,
-            min_resolution=c.min_resolution, **factory,
+            self._stoch_dim,
+            out_channels=c.channels,
+            depth=c.depth,
+            image_size=c.image_size,
+            min_resolution=c.min_resolution,
+            **factory,
         )
         # dynamics model
         self.embed_stoch = nn.Linear(self._stoch_dim, c.d_model, **factory)
@@ -338,8 +373,9 @@ class TWM(nn.Module):
         self.transformer = TransformerXL(
             c.d_model, c.num_layers, c.num_heads, c.head_dim, c.ff_dim, dropout=c.dropout, **factory
         )
-        self.latent_head = MLP(c.d_model, self._stoch_dim, hidden=c.latent_hidden, layers=c.latent_layers,
-                               **factory)
+        self.latent_head = MLP(
+            c.d_model, self._stoch_dim, hidden=c.latent_hidden, layers=c.latent_layers, **factory
+        )
         self.reward_head = MLP(c.d_model, 1, hidden=c.head_hidden, layers=c.head_layers, **factory)
         self.cont_head = MLP(c.d_model, 1, hidden=c.head_hidden, layers=c.head_layers, **factory)
 
@@ -371,9 +407,11 @@ class TWM(nn.Module):
         check(isinstance(state, TWMState), "state", "a TWMState", got=type(state).__name__)
         memory = (self.config.num_layers, self._window, self.config.d_model)
         check(
-            state.memory.dim() == 4 and state.memory.shape[0] == batch
+            state.memory.dim() == 4
+            and state.memory.shape[0] == batch
             and tuple(state.memory.shape[1:]) == memory,
-            "state", f"a TWMState of batch shape ({batch},) with memory (B, {', '.join(map(str, memory))})",
+            "state",
+            f"a TWMState of batch shape ({batch},) with memory (B, {', '.join(map(str, memory))})",
             got=tuple(state.memory.shape),
         )
 
@@ -391,7 +429,10 @@ class TWM(nn.Module):
         mask = _window_mask(valid, torch.zeros_like(valid, dtype=torch.long), 3, self._window)
         out, hidden = self.transformer(x, state.memory, mask)
         memory = torch.cat([state.memory, hidden], dim=2)[:, :, 3:]
-        return out[:, 2], memory, valid[:, 3:]
+        mem_mask = valid[:, 3:]
+        if is_first is not None:  # observing: zero what the stop-mask hides, so states are canonical
+            memory = memory.masked_fill(~mem_mask[:, None, :, None], 0.0)
+        return out[:, 2], memory, mem_mask
 
     def _parallel(
         self,
@@ -500,9 +541,12 @@ class TWM(nn.Module):
         dtype = self._param().dtype
         if reward is not None:
             check(
-                isinstance(reward, torch.Tensor) and reward.shape == (B, T) and reward.is_floating_point()
+                isinstance(reward, torch.Tensor)
+                and reward.shape == (B, T)
+                and reward.is_floating_point()
                 and bool(torch.isfinite(reward).all()),
-                "reward", f"a finite floating-point tensor of shape {(B, T)}",
+                "reward",
+                f"a finite floating-point tensor of shape {(B, T)}",
                 got=getattr(reward, "shape", type(reward).__name__),
             )
             reward = reward.to(dtype)
@@ -525,8 +569,15 @@ class TWM(nn.Module):
             for t in range(T):
                 h_t, memory_t, mask_t = self._step(current, prev[:, t], is_first[:, t])
                 r_t = self.reward_head(h_t).squeeze(-1)
-                current = TWMState(post_stoch[:, t].detach(), post_logits[:, t], h_t, r_t, memory_t, mask_t,
-                                   torch.ones_like(is_first[:, t]))
+                current = TWMState(
+                    post_stoch[:, t].detach(),
+                    post_logits[:, t],
+                    h_t,
+                    r_t,
+                    memory_t,
+                    mask_t,
+                    torch.ones_like(is_first[:, t]),
+                )
                 hs.append(h_t)
                 memories.append(memory_t)
                 masks.append(mask_t)
@@ -568,9 +619,11 @@ class TWM(nn.Module):
         check(B > 0, "state", "a TWMState with batch shape (B,)", got=type(state).__name__)
         self._check_state(state, B)
         check(
-            isinstance(action, torch.Tensor) and action.shape == (B, self.action_dim)
+            isinstance(action, torch.Tensor)
+            and action.shape == (B, self.action_dim)
             and action.is_floating_point(),
-            "action", f"a floating-point tensor of shape {(B, self.action_dim)}",
+            "action",
+            f"a floating-point tensor of shape {(B, self.action_dim)}",
             got=getattr(action, "shape", type(action).__name__),
         )
         h, memory, mem_mask = self._step(state, action.to(self._param().dtype))
@@ -595,7 +648,9 @@ class TWM(nn.Module):
 
         Each carries its own copy of the Transformer memory, ``(B * T, L, 3 * memory_length, d_model)``.
         """
-        state: TWMState = flatten_time(observed.posterior)
+        post = observed.posterior
+        memory = post.memory.masked_fill(~post.mem_mask[..., None, :, None], 0.0)
+        state: TWMState = flatten_time(post._replace(memory=memory))
         return state
 
     def loss(
@@ -695,4 +750,3 @@ class TWM(nn.Module):
             f"layers={c.num_layers}, d_model={c.d_model}, memory_length={c.memory_length}, "
             f"latents={c.stoch_groups}x{c.stoch_classes}, features={c.features!r}"
         )
-
