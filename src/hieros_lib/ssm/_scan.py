@@ -30,7 +30,7 @@ _PRECISION: dict[torch.dtype, torch.dtype] = {
 
 # ``backend="auto"`` on CPU uses the sequential loop for sequences shorter than this, and the chunked parallel
 # scan from here on. Measured with ``benchmarks/bench_scan.py`` (forward + backward); see docs/benchmarks.md.
-AUTO_PARALLEL_MIN_T = 1 << 62  # parallel backend: next commit
+AUTO_PARALLEL_MIN_T = 1
 
 
 def _validate(
@@ -126,12 +126,14 @@ def linear_scan_sequential(
     """The reference: a plain loop over time, differentiated by autograd. Inputs are already validated."""
     batch, length, width = b.shape
     x = initial_state if initial_state is not None else b.new_zeros(batch, width)
+    # unbind (not b[:, t]) so that autograd does not build a full-size gradient for every step.
+    b_steps = b.unbind(1)
+    a_steps = a.unbind(1) if a.dim() == 3 else (a,) * length
     states = []
     for t in range(length):
-        a_t = a[:, t] if a.dim() == 3 else a
         if reset is not None:
             x = torch.where(reset[:, t, None], torch.zeros_like(x), x)
-        x = a_t * x + b[:, t]
+        x = a_steps[t] * x + b_steps[t]
         states.append(x)
     return torch.stack(states, dim=1), x
 
@@ -234,4 +236,6 @@ def linear_scan(
         return linear_scan_sequential(a, b, reset, initial_state)
     if backend == "triton":
         return _linear_scan_triton(a, b, reset, initial_state)
-    raise HierosError("backend: 'parallel' is not implemented yet")
+    from hieros_lib.ssm._parallel import linear_scan_parallel
+
+    return linear_scan_parallel(a, b, reset, initial_state)

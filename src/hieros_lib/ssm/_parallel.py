@@ -1,0 +1,317 @@
+"""The pure-PyTorch parallel scan: chunked along time, with a hand-written reverse-scan adjoint.
+
+Time is cut into ``n`` chunks of ``L`` steps (the last one padded with ``b = 0``). With every tensor viewed as
+``(B, n, L, P)``, one Python loop over the ``L`` positions inside a chunk advances *all* chunks at once:
+
+1. a first pass from a zero state gives each chunk's local end state, and the product of its ``a``'s;
+2. a short loop over the ``n`` chunks carries the true state across chunk borders;
+3. a second pass over the ``L`` positions, started from the carried states, writes every state.
+
+That is ``2 L + n`` vectorised operations instead of ``T`` (``L`` is about ``sqrt(T / 2)``), each over
+``B * n * P`` elements, and every state is computed by the same recurrence as the reference (no division,
+no logarithm), so it is exact to rounding for any ``|a|``. When one chunk suffices (short sequences, wide
+batches) the first pass and the carry loop are skipped.
+
+The backward pass is the adjoint recurrence, itself a (reverse) scan of the same kind, with PyTorch's
+conjugate-Wirtinger convention for complex tensors::
+
+    g[t] = dL/dx[t] + conj(a_eff[t+1]) * g[t+1],      a_eff[t] = a[t] * (1 - reset[t])
+    dL/db[t] = g[t],   dL/da[t] = g[t] * conj(x[t-1]) * (1 - reset[t]),   dL/dx[-1] = conj(a_eff[0]) * g[0]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch.autograd.function import once_differentiable
+
+__all__ = ["choose_chunk", "linear_scan_parallel"]
+
+# Cost model behind the chunk length (tuned on the 2-core CPU with benchmarks/bench_scan.py): one vectorised
+# op costs about ``_OP_COST`` element-steps of memory traffic on top of its elements. A single chunk (a plain
+# loop of T ops) moves every element once; chunking moves it two to three times but needs only about
+# ``L + n`` ops (``2 L + n`` when ``a`` varies over time).
+_OP_COST = 4096
+
+
+def choose_chunk(batch: int, length: int, width: int, *, varying: bool = False) -> int:
+    """The chunk length ``L`` the parallel scan uses for a ``(B, T, P)`` problem (``L = T``: one chunk).
+
+    A divisor of ``T`` near the optimum is preferred (no padding); otherwise time is zero-padded.
+
+    Args:
+        batch: ``B``.
+        length: ``T``.
+        width: ``P``.
+        varying: Whether ``a`` varies over time (``(B, T, P)``), which costs two passes per chunk.
+
+    Returns:
+        The chunk length, between 1 and ``T``.
+
+    Examples:
+        >>> choose_chunk(4, 4096, 256)
+        64
+        >>> choose_chunk(16, 64, 1024)
+        64
+    """
+    if length <= 3:
+        return length
+    passes = 2 if varying else 1
+    target = max(2, round(math.sqrt(length / passes)))
+
+    def ops(chunk: int) -> int:
+        return passes * chunk + math.ceil(length / chunk)
+
+    candidates = [c for c in range(max(2, target // 2), min(length, 2 * target) + 1) if length % c == 0]
+    chunk = min(candidates, key=ops) if candidates else target
+    elements = batch * length * width
+    cost_loop = length * _OP_COST + elements
+    cost_chunked = ops(chunk) * _OP_COST + (passes + 1) * elements
+    return length if cost_loop <= cost_chunked else chunk
+
+
+def _chunk_view(x: torch.Tensor, chunks: int, chunk: int, fill: float = 0.0) -> torch.Tensor:
+    """``(B, T, ...)`` -> ``(B, n, L, ...)``, padding time to ``n * L`` with ``fill`` first."""
+    pad = chunks * chunk - x.shape[1]
+    if pad:
+        x = torch.cat([x, x.new_full((x.shape[0], pad, *x.shape[2:]), fill)], dim=1)
+    return x.reshape(x.shape[0], chunks, chunk, *x.shape[2:])
+
+
+def _int_pow(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``x ** n`` for an integer ``n >= 1`` by repeated squaring (exact for ``x = 0``, complex or real)."""
+    result: torch.Tensor | None = None
+    base = x
+    while n:
+        if n & 1:
+            result = base if result is None else result * base
+        n >>= 1
+        if n:
+            base = base * base
+    assert result is not None
+    return result
+
+
+def _carry(
+    run: torch.Tensor, total: torch.Tensor, initial_state: torch.Tensor | None, reverse: bool
+) -> torch.Tensor:
+    """The state entering every chunk, ``(B, n, P)``, from local end states and chunk products of ``a``."""
+    batch, chunks, width = run.shape
+    carry_in = run.new_empty(batch, chunks, width)
+    state = initial_state if initial_state is not None else run.new_zeros(batch, width)
+    for c in range(chunks - 1, -1, -1) if reverse else range(chunks):
+        carry_in[:, c] = state
+        state = torch.addcmul(run[:, c], total[:, c], state)
+    return carry_in
+
+
+def _scan_constant(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    keep: torch.Tensor | None,
+    initial_state: torch.Tensor | None,
+    reverse: bool,
+) -> torch.Tensor:
+    """``a`` of shape ``(P,)`` or ``(B, P)``: local scans of all chunks, then one fix-up pass.
+
+    The fix-up adds ``a**k * carry`` to the ``k``-th state of a chunk (``k = 1..L`` counted from the carry),
+    zero from the first reset in the chunk on.
+    """
+    batch, length, width = b.shape
+    chunk = choose_chunk(batch, length, width)
+    chunks = math.ceil(length / chunk)
+    bv = _chunk_view(b, chunks, chunk)
+    a_c = a if a.dim() == 1 else a[:, None, :]
+    keep_f = None
+    if keep is not None:
+        keep_v = _chunk_view(keep, chunks, chunk, fill=True)
+        keep_f = keep_v.to(b.real.dtype)[..., None]
+    order = range(chunk - 1, -1, -1) if reverse else range(chunk)
+    first, last = order[0], order[-1]
+    out = torch.empty_like(bv)
+    single = chunks == 1
+    if single and initial_state is not None:
+        a_first = a_c if keep_f is None else a_c * keep_f[:, :, first]
+        torch.addcmul(bv[:, :, first], a_first, initial_state[:, None, :], out=out[:, :, first])
+    else:
+        out[:, :, first] = bv[:, :, first]
+    prev = first
+    for pos in order[1:]:
+        a_pos = a_c if keep_f is None else a_c * keep_f[:, :, pos]
+        torch.addcmul(bv[:, :, pos], a_pos, out[:, :, prev], out=out[:, :, pos])
+        prev = pos
+    if not single:
+        # Powers a**k, k = 1..L, laid out by position (forward: k = pos + 1; reverse: k = L - pos).
+        powers = torch.cumprod(a_c.unsqueeze(-2).expand(*a_c.shape[:-1], chunk, width), dim=-2)
+        if reverse:
+            powers = powers.flip(-2)
+        total = _int_pow(a_c, chunk).expand(batch, chunks, width)
+        no_reset = None
+        if keep is not None:
+            # no_reset[b, c, pos]: no reset between the carry and pos (inclusive).
+            resets = (~keep_v).to(torch.int32)
+            seen = resets.flip(-1).cumsum(-1).flip(-1) if reverse else resets.cumsum(-1)
+            no_reset = seen == 0
+            total = total * no_reset[:, :, last, None].to(total.real.dtype)
+        carry_in = _carry(out[:, :, last], total, initial_state, reverse)
+        carry = carry_in[:, :, None, :]
+        if no_reset is not None:
+            carry = carry * no_reset[..., None].to(b.real.dtype)
+        out.addcmul_(powers, carry)
+    out = out.reshape(batch, chunks * chunk, width)
+    return out[:, :length] if chunks * chunk != length else out
+
+
+def _scan_varying(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    keep: torch.Tensor | None,
+    initial_state: torch.Tensor | None,
+    reverse: bool,
+) -> torch.Tensor:
+    """``a`` of shape ``(B, T, P)``: chunk end states, carry, then every state from the carried ones."""
+    batch, length, width = b.shape
+    chunk = choose_chunk(batch, length, width, varying=True)
+    chunks = math.ceil(length / chunk)
+    bv = _chunk_view(b, chunks, chunk)
+    a_eff = a if keep is None else a * keep[:, :, None].to(a.real.dtype)
+    av = _chunk_view(a_eff, chunks, chunk)
+    order = range(chunk - 1, -1, -1) if reverse else range(chunk)
+    first = order[0]
+    carry_in: torch.Tensor | None = None
+    if chunks > 1:
+        run = bv[:, :, first]
+        for pos in order[1:]:
+            run = torch.addcmul(bv[:, :, pos], av[:, :, pos], run)
+        carry_in = _carry(run, av.prod(dim=2), initial_state, reverse)
+    elif initial_state is not None:
+        carry_in = initial_state[:, None, :]
+    out = torch.empty_like(bv)
+    if carry_in is None:
+        out[:, :, first] = bv[:, :, first]
+    else:
+        torch.addcmul(bv[:, :, first], av[:, :, first], carry_in, out=out[:, :, first])
+    prev = first
+    for pos in order[1:]:
+        torch.addcmul(bv[:, :, pos], av[:, :, pos], out[:, :, prev], out=out[:, :, pos])
+        prev = pos
+    out = out.reshape(batch, chunks * chunk, width)
+    return out[:, :length] if chunks * chunk != length else out
+
+
+def _scan(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    keep: torch.Tensor | None,
+    initial_state: torch.Tensor | None,
+    reverse: bool,
+) -> torch.Tensor:
+    """States of ``x[t] = a[t] * keep[t] * x[prev] + b[t]``, prev = t-1 (or t+1 when ``reverse``).
+
+    ``a`` is ``(P,)``, ``(B, P)`` or ``(B, T, P)``; ``keep`` is ``(B, T)`` bool (True: carry the state in) or
+    None. No autograd is recorded (the caller is an autograd.Function).
+    """
+    if a.dim() == 3:
+        return _scan_varying(a, b, keep, initial_state, reverse)
+    return _scan_constant(a, b, keep, initial_state, reverse)
+
+
+class _ParallelScan(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        initial_state: torch.Tensor | None,
+        reset: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        keep = None if reset is None else ~reset
+        states = _scan(a, b.contiguous(), keep, initial_state, reverse=False)
+        ctx.save_for_backward(a, states, initial_state, reset)
+        ctx.set_materialize_grads(False)
+        return states, states[:, -1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: Any, grad_states: torch.Tensor | None, grad_final: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
+        a, states, initial_state, reset = ctx.saved_tensors
+        batch, _, width = states.shape
+        need_a, need_b, need_h0 = ctx.needs_input_grad[:3]
+        if grad_states is None and grad_final is None:
+            return None, None, None, None
+        if grad_states is None:
+            dx = states.new_zeros(states.shape)
+        else:
+            dx = grad_states.contiguous()
+            if grad_final is not None and dx is grad_states:
+                dx = dx.clone()
+        if grad_final is not None:
+            dx[:, -1] += grad_final
+        # The adjoint is a reverse scan with a shifted by one step: a'[t] = conj(a_eff[t+1]).
+        a_conj = a.conj().resolve_conj()
+        if a.dim() == 3:
+            a_shift = torch.cat([a_conj[:, 1:], a_conj.new_zeros(batch, 1, width)], dim=1)
+        else:
+            a_shift = a_conj
+        keep_shift = None
+        if reset is not None:
+            keep_shift = torch.cat([~reset[:, 1:], reset.new_ones(batch, 1)], dim=1)
+        grad = _scan(a_shift, dx, keep_shift, None, reverse=True)
+        grad_a = grad_h0 = None
+        if need_a:
+            grad_a = _grad_a(a, grad, states, initial_state, reset)
+        if need_h0 and initial_state is not None:
+            a0 = a_conj[:, 0] if a.dim() == 3 else a_conj
+            grad_h0 = a0 * grad[:, 0]
+            if reset is not None:
+                grad_h0 = grad_h0 * (~reset[:, :1]).to(grad.real.dtype)
+        return grad_a, (grad if need_b else None), grad_h0, None
+
+
+def _grad_a(
+    a: torch.Tensor,
+    grad: torch.Tensor,
+    states: torch.Tensor,
+    initial_state: torch.Tensor | None,
+    reset: torch.Tensor | None,
+) -> torch.Tensor:
+    """``dL/da[t] = g[t] * conj(x[t-1]) * (1 - reset[t])``, summed over the axes ``a`` is broadcast along."""
+    real = grad.real.dtype
+    if a.dim() == 3:
+        prev = torch.cat(
+            [initial_state[:, None] if initial_state is not None else states[:, :1] * 0, states[:, :-1]],
+            dim=1,
+        )
+        out = grad * prev.conj()
+        if reset is not None:
+            out = out * (~reset[:, :, None]).to(real)
+        return out
+    # sum_t conj(x[t-1]) * g[t] over t >= 1 with vecdot (no conjugated copy), then correct for resets:
+    # subtract the (few) terms at reset positions, and add the t = 0 term from the initial state.
+    out = torch.linalg.vecdot(states[:, :-1], grad[:, 1:], dim=1)
+    if reset is not None:
+        rows, cols = torch.nonzero(reset[:, 1:], as_tuple=True)
+        if rows.numel():
+            terms = grad[rows, cols + 1] * states[rows, cols].conj()
+            out = out.index_add(0, rows, terms, alpha=-1)
+    if initial_state is not None:
+        head = grad[:, 0] * initial_state.conj()
+        if reset is not None:
+            head = head * (~reset[:, :1]).to(real)
+        out = out + head
+    return out.sum(0) if a.dim() == 1 else out
+
+
+def linear_scan_parallel(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    reset: torch.Tensor | None,
+    initial_state: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The chunked parallel scan behind ``linear_scan(..., backend="parallel")``; inputs already validated."""
+    states, final_state = _ParallelScan.apply(a, b, initial_state, reset)
+    return states, final_state
