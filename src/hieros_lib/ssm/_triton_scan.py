@@ -50,6 +50,7 @@ Mixed real / complex inputs are promoted to complex before the kernel (a copy of
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from typing import Any
 
@@ -73,12 +74,14 @@ def _combine_complex_fn(ar_l, ai_l, br_l, bi_l, ar_r, ai_r, br_r, bi_r):  # type
     bi = ar_r * bi_l + ai_r * br_l + bi_r
     return ar, ai, br, bi
 
+
 def _combine_real_fn(a_l, b_l, a_r, b_r):  # type: ignore[no-untyped-def]
     return a_r * a_l, a_r * b_l + b_r
 
 
 def _add_fn(x, y):  # type: ignore[no-untyped-def]
     return x + y
+
 
 # Always compiled-mode JIT functions: the compiled kernels call them, and the interpreter's scan and
 # reduce call their plain Python ``.fn``, so one object serves both modes. The kernels use only
@@ -91,16 +94,37 @@ _add = triton.JITFunction(_add_fn)
 
 
 def _fwd_kernel(  # type: ignore[no-untyped-def]
-    a_ptr, b_ptr, r_ptr, h_ptr, x_ptr, f_ptr,
-    T, P,
-    s_ab, s_at, s_ap,
-    s_bb, s_bt, s_bp,
-    s_rb, s_rt,
-    s_hb, s_hp,
-    s_xb, s_xt, s_xp,
-    s_fb, s_fp,
-    IS_COMPLEX: tl.constexpr, A_PER_STEP: tl.constexpr, HAS_RESET: tl.constexpr,
-    HAS_H0: tl.constexpr, ACC: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_P: tl.constexpr,
+    a_ptr,
+    b_ptr,
+    r_ptr,
+    h_ptr,
+    x_ptr,
+    f_ptr,
+    T,
+    P,
+    s_ab,
+    s_at,
+    s_ap,
+    s_bb,
+    s_bt,
+    s_bp,
+    s_rb,
+    s_rt,
+    s_hb,
+    s_hp,
+    s_xb,
+    s_xt,
+    s_xp,
+    s_fb,
+    s_fp,
+    IS_COMPLEX: tl.constexpr,
+    A_PER_STEP: tl.constexpr,
+    HAS_RESET: tl.constexpr,
+    HAS_H0: tl.constexpr,
+    ACC: tl.constexpr,
+    BLOCK_T: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    NUM_STAGES: tl.constexpr,
 ):
     pid_b = tl.program_id(0).to(tl.int64)
     offs_p = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
@@ -124,7 +148,7 @@ def _fwd_kernel(  # type: ignore[no-untyped-def]
         if IS_COMPLEX:
             c_im = tl.load(h_ptr + pid_b * s_hb + offs_p * s_hp + 1, mask=mask_p, other=0.0).to(ACC)
 
-    for start in range(0, T, BLOCK_T):
+    for start in tl.range(0, T, BLOCK_T, num_stages=NUM_STAGES):
         t = (start + rows).to(tl.int64)
         mask_t = t < T
         m2 = mask_t[:, None] & mask_p[None, :]
@@ -170,22 +194,54 @@ def _fwd_kernel(  # type: ignore[no-untyped-def]
     if IS_COMPLEX:
         tl.store(f_ptr + f_off + 1, c_im.to(f_ptr.dtype.element_ty), mask=mask_p)
 
+
 def _bwd_kernel(  # type: ignore[no-untyped-def]
-    a_ptr, r_ptr, h_ptr, x_ptr, dx_ptr, df_ptr, db_ptr, da_ptr, dh_ptr,
-    T, P,
-    s_ab, s_at, s_ap,
-    s_rb, s_rt,
-    s_hb, s_hp,
-    s_xb, s_xt, s_xp,
-    s_gb, s_gt, s_gp,
-    s_fb, s_fp,
-    s_dbb, s_dbt, s_dbp,
-    s_dab, s_dat, s_dap,
-    s_dhb, s_dhp,
-    IS_COMPLEX: tl.constexpr, A_PER_STEP: tl.constexpr, HAS_RESET: tl.constexpr,
-    HAS_H0: tl.constexpr, HAS_DX: tl.constexpr, HAS_DF: tl.constexpr,
-    NEED_DA: tl.constexpr, NEED_DH: tl.constexpr,
-    ACC: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_P: tl.constexpr,
+    a_ptr,
+    r_ptr,
+    h_ptr,
+    x_ptr,
+    dx_ptr,
+    df_ptr,
+    db_ptr,
+    da_ptr,
+    dh_ptr,
+    T,
+    P,
+    s_ab,
+    s_at,
+    s_ap,
+    s_rb,
+    s_rt,
+    s_hb,
+    s_hp,
+    s_xb,
+    s_xt,
+    s_xp,
+    s_gb,
+    s_gt,
+    s_gp,
+    s_fb,
+    s_fp,
+    s_dbb,
+    s_dbt,
+    s_dbp,
+    s_dab,
+    s_dat,
+    s_dap,
+    s_dhb,
+    s_dhp,
+    IS_COMPLEX: tl.constexpr,
+    A_PER_STEP: tl.constexpr,
+    HAS_RESET: tl.constexpr,
+    HAS_H0: tl.constexpr,
+    HAS_DX: tl.constexpr,
+    HAS_DF: tl.constexpr,
+    NEED_DA: tl.constexpr,
+    NEED_DH: tl.constexpr,
+    ACC: tl.constexpr,
+    BLOCK_T: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    NUM_STAGES: tl.constexpr,
 ):
     pid_b = tl.program_id(0).to(tl.int64)
     offs_p = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
@@ -220,7 +276,7 @@ def _bwd_kernel(  # type: ignore[no-untyped-def]
     da_im_acc = tl.full([BLOCK_P], 0.0, dtype=ACC)
 
     n_chunks = (T + BLOCK_T - 1) // BLOCK_T
-    for i in range(0, n_chunks):
+    for i in tl.range(0, n_chunks, num_stages=NUM_STAGES):
         start = (n_chunks - 1 - i) * BLOCK_T
         # Row 0 is the latest time step of the chunk: the chunk is scanned forward in row order.
         t = (start + BLOCK_T - 1 - rows).to(tl.int64)
@@ -340,6 +396,10 @@ def _build_kernels() -> dict[str, Any]:
 
 _KERNELS: dict[bool, dict[str, Any]] = {}
 
+# Loads of the next chunks in flight while the current one is scanned (``tl.range(num_stages=...)``):
+# the compiler turns them into asynchronous copies into shared memory.
+_NUM_STAGES = 3
+
 
 def _kernels() -> dict[str, Any]:
     interpret = os.environ.get("TRITON_INTERPRET", "0") == "1"
@@ -365,24 +425,36 @@ def _strides(x: torch.Tensor, dims: int) -> list[int]:
     return list(_floats(x).stride()[:dims])
 
 
-def _blocks(batch: int, length: int, channels: int, device: torch.device) -> tuple[int, int, int]:
-    """Heuristic ``(BLOCK_T, BLOCK_P, num_warps)``; not auto-tuned.
+@functools.lru_cache(maxsize=256)
+def _blocks(
+    batch: int, length: int, channels: int, device: torch.device, wide: bool = False
+) -> tuple[int, int, int, int]:
+    """Heuristic ``(BLOCK_T, BLOCK_P, num_warps, num_stages)``; not auto-tuned.
 
     On a GPU: wide channel blocks (coalesced rows) as long as there are enough programs to fill the
     device, about 2048 elements per chunk. Under the interpreter (CPU tensors): tiles of at most
-    32 x 32, so that short test sequences already span several chunks and channel blocks.
+    32 x 32, so that short test sequences already span several chunks and channel blocks. ``wide``:
+    float64 accumulation (twice the shared memory per pipeline stage, so no pipelining).
     """
     if device.type != "cuda":
         block_p = min(32, triton.next_power_of_2(max(channels, 1)))
         block_t = min(32, triton.next_power_of_2(max(length, 1)))
-        return max(block_t, 2), max(block_p, 2), 4
-    sms = torch.cuda.get_device_properties(device).multi_processor_count
+        return max(block_t, 2), max(block_p, 2), 4, 1
+    props = torch.cuda.get_device_properties(device)
+    sms = props.multi_processor_count
     block_p = 64
     while block_p > 16 and batch * triton.cdiv(channels, block_p) < 2 * sms:
         block_p //= 2
     block_p = min(block_p, max(16, triton.next_power_of_2(channels)))
     block_t = max(16, min(2048 // block_p, triton.next_power_of_2(max(length, 1))))
-    return block_t, block_p, 8 if block_t * block_p >= 2048 else 4
+    # Pipelined chunks keep up to ~32 KiB of loads per stage in shared memory (the backward with a
+    # per-step ``a`` needs ~128 KiB at 3 stages): fewer stages where a block may use less.
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    smem = triton.runtime.driver.active.utils.get_device_properties(index)["max_shared_mem"]
+    stages = _NUM_STAGES if smem >= 160 * 1024 else (2 if smem >= 96 * 1024 else 1)
+    if wide:
+        stages = 1
+    return block_t, block_p, 8 if block_t * block_p >= 2048 else 4, stages
 
 
 def _on_device(device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -446,8 +518,19 @@ class _TritonLinearScan(torch.autograd.Function):
             da = db  # never written
         dh = torch.empty_like(initial_state, memory_format=torch.contiguous_format) if need_dh else db
         _launch_backward(
-            a, reset, initial_state, states, d_states, d_final, db, da, dh,
-            is_complex, a_per_step, need_da, need_dh,
+            a,
+            reset,
+            initial_state,
+            states,
+            d_states,
+            d_final,
+            db,
+            da,
+            dh,
+            is_complex,
+            a_per_step,
+            need_da,
+            need_dh,
         )
         grad_a = None
         if need_da:
@@ -466,7 +549,7 @@ def _launch_forward(
     a_per_step: bool,
 ) -> None:
     B, T, P = b.shape
-    block_t, block_p, warps = _blocks(B, T, P, b.device)
+    block_t, block_p, warps, stages = _blocks(B, T, P, b.device, _real_dtype(states.dtype) == torch.float64)
     a_f = _floats(a)
     s_a = a_f.stride()
     a_strides = [s_a[0], s_a[1], s_a[2]] if a_per_step else [0, 0, s_a[0]]
@@ -477,17 +560,29 @@ def _launch_forward(
     grid = (B, triton.cdiv(P, block_p))
     with _on_device(states.device):
         _kernels()["fwd"][grid](
-            a_f, _floats(b), r, h, _floats(states), _floats(final),
-            T, P,
+            a_f,
+            _floats(b),
+            r,
+            h,
+            _floats(states),
+            _floats(final),
+            T,
+            P,
             *a_strides,
             *_strides(b, 3),
             *r_strides,
             *h_strides,
             *_strides(states, 3),
             *_strides(final, 2),
-            IS_COMPLEX=is_complex, A_PER_STEP=a_per_step, HAS_RESET=reset is not None,
-            HAS_H0=h0 is not None, ACC=_acc_dtype(_real_dtype(states.dtype)),
-            BLOCK_T=block_t, BLOCK_P=block_p, num_warps=warps,
+            IS_COMPLEX=is_complex,
+            A_PER_STEP=a_per_step,
+            HAS_RESET=reset is not None,
+            HAS_H0=h0 is not None,
+            ACC=_acc_dtype(_real_dtype(states.dtype)),
+            BLOCK_T=block_t,
+            BLOCK_P=block_p,
+            NUM_STAGES=stages,
+            num_warps=warps,
         )
 
 
@@ -507,7 +602,9 @@ def _launch_backward(
     need_dh: bool,
 ) -> None:
     B, T, P = states.shape
-    block_t, block_p, warps = _blocks(B, T, P, states.device)
+    block_t, block_p, warps, stages = _blocks(
+        B, T, P, states.device, _real_dtype(states.dtype) == torch.float64
+    )
     a_f = _floats(a)
     s_a = a_f.stride()
     a_strides = [s_a[0], s_a[1], s_a[2]] if a_per_step else [0, 0, s_a[0]]
@@ -533,8 +630,17 @@ def _launch_backward(
     grid = (B, triton.cdiv(P, block_p))
     with _on_device(states.device):
         _kernels()["bwd"][grid](
-            a_f, r, h, _floats(states), dx, df, _floats(db), da_f, dh_f,
-            T, P,
+            a_f,
+            r,
+            h,
+            _floats(states),
+            dx,
+            df,
+            _floats(db),
+            da_f,
+            dh_f,
+            T,
+            P,
             *a_strides,
             *r_strides,
             *h_strides,
@@ -544,10 +650,19 @@ def _launch_backward(
             *_strides(db, 3),
             *da_strides,
             *dh_strides,
-            IS_COMPLEX=is_complex, A_PER_STEP=a_per_step, HAS_RESET=reset is not None,
-            HAS_H0=h0 is not None, HAS_DX=d_states is not None, HAS_DF=d_final is not None,
-            NEED_DA=need_da, NEED_DH=need_dh, ACC=_acc_dtype(_real_dtype(states.dtype)),
-            BLOCK_T=block_t, BLOCK_P=block_p, num_warps=warps,
+            IS_COMPLEX=is_complex,
+            A_PER_STEP=a_per_step,
+            HAS_RESET=reset is not None,
+            HAS_H0=h0 is not None,
+            HAS_DX=d_states is not None,
+            HAS_DF=d_final is not None,
+            NEED_DA=need_da,
+            NEED_DH=need_dh,
+            ACC=_acc_dtype(_real_dtype(states.dtype)),
+            BLOCK_T=block_t,
+            BLOCK_P=block_p,
+            NUM_STAGES=stages,
+            num_warps=warps,
         )
 
 
@@ -598,7 +713,5 @@ def triton_linear_scan(
         return states, final
     if reset is not None and reset.dtype != torch.bool:
         reset = reset != 0
-    result: tuple[torch.Tensor, torch.Tensor] = _TritonLinearScan.apply(
-        a, b, reset, initial_state, out_dtype
-    )
+    result: tuple[torch.Tensor, torch.Tensor] = _TritonLinearScan.apply(a, b, reset, initial_state, out_dtype)
     return result
