@@ -171,9 +171,7 @@ def _select(out: tuple[torch.Tensor, torch.Tensor], select: str) -> object:
         (torch.float32, "P", "everywhere"),
     ],
 )
-def test_matches_reference(
-    device: torch.device, dtype: torch.dtype, a_shape: str, reset_kind: str
-) -> None:
+def test_matches_reference(device: torch.device, dtype: torch.dtype, a_shape: str, reset_kind: str) -> None:
     """States, final state and the gradients of a, b and the initial state equal the reference."""
     g = torch.Generator().manual_seed(zlib.crc32(f"{dtype}{a_shape}{reset_kind}".encode()))
     complex_ = dtype.is_complex
@@ -284,3 +282,37 @@ def test_dispatch_reaches_kernel(device: torch.device, monkeypatch: pytest.Monke
 def test_importing_ssm_does_not_import_triton() -> None:
     code = "import sys, hieros_lib.ssm; assert 'triton' not in sys.modules, 'triton was imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
+@pytest.mark.parametrize("is_complex", [True, False])
+def test_compiles_for_hopper(is_complex: bool) -> None:
+    """The interpreter does not run Triton's compiler: compile both kernels ahead of time for sm_90
+    (no GPU needed), with every optional input on and 3 pipeline stages, and check that the shared
+    memory fits an H100 / H200 block (227 KiB)."""
+    import triton
+    import triton.language as tl
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    module = importlib.import_module("hieros_lib.ssm._triton_scan")
+    flags = dict(IS_COMPLEX=is_complex, A_PER_STEP=is_complex, HAS_RESET=True, HAS_H0=True)
+    flags |= dict(ACC=tl.float32, BLOCK_T=128, BLOCK_P=16, NUM_STAGES=3)
+    kernels = [
+        (module._fwd_kernel, flags),
+        (module._bwd_kernel, dict(flags, HAS_DX=True, HAS_DF=True, NEED_DA=True, NEED_DH=True)),
+    ]
+    for fn, constants in kernels:
+        jit = triton.JITFunction(fn)  # compiled mode, whatever TRITON_INTERPRET says
+        ptr = {"r_ptr": "*u8", "b_ptr": "*fp32" if is_complex else "*bf16"}
+        signature = {
+            name: "constexpr"
+            if name in constants
+            else (ptr.get(name, "*fp32") if name.endswith("_ptr") else "i32")
+            for name in jit.arg_names
+        }
+        compiled = triton.compile(
+            ASTSource(jit, signature, constants), target=GPUTarget("cuda", 90, 32), options={"num_warps": 8}
+        )
+        assert compiled.asm["cubin"]
+        assert compiled.metadata.shared <= 227 * 1024
