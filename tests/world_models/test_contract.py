@@ -44,7 +44,7 @@ def name(request: pytest.FixtureRequest) -> str:
 
 
 def test_registry_lists_the_builtin_models() -> None:
-    assert {"rssm"} <= set(MODELS)
+    assert {"s5wm", "rssm"} <= set(MODELS)
     with pytest.raises(HierosError, match="name"):
         make_world_model("no-such-model")
     with pytest.raises(HierosError, match="overrides"):

@@ -27,15 +27,19 @@ from hieros_lib.world_models._registry import (
     world_model_config,
 )
 from hieros_lib.world_models._rssm import RSSM, RSSMConfig, RSSMState
+from hieros_lib.world_models._s5wm import S5WM, S5WMConfig, S5WMState
 
 __all__ = [
     "BATCH_FIELDS",
     "RSSM",
+    "S5WM",
     "Imagination",
     "Observation",
     "Policy",
     "RSSMConfig",
     "RSSMState",
+    "S5WMConfig",
+    "S5WMState",
     "WorldModel",
     "WorldModelLoss",
     "available_world_models",

@@ -18,6 +18,7 @@ __all__ = ["available_world_models", "make_world_model", "register_world_model",
 # name -> (module, model class name, config class name); imported lazily on first use.
 _BUILTIN: dict[str, tuple[str, str, str]] = {
     "rssm": ("hieros_lib.world_models._rssm", "RSSM", "RSSMConfig"),
+    "s5wm": ("hieros_lib.world_models._s5wm", "S5WM", "S5WMConfig"),
 }
 
 _USER: dict[str, tuple[type, type]] = {}
@@ -42,7 +43,7 @@ def available_world_models() -> tuple[str, ...]:
 
     Examples:
         >>> from hieros_lib.world_models import available_world_models
-        >>> isinstance(available_world_models(), tuple)
+        >>> {"s5wm", "rssm"} <= set(available_world_models())
         True
     """
     return tuple(sorted({*_BUILTIN, *_USER}))
