@@ -35,10 +35,14 @@ from hieros_lib.testing import assert_matches_reference
 
 pytest.importorskip("triton", reason="the Triton kernel needs the `triton` extra")
 
-# Interpreter tiles are at most 32 x 32 (see ``_blocks``): T = 75 spans three chunks, P = 40 two
-# channel blocks, both with masked tails.
-B, T, P = 2, 75, 40
-CHUNK = 32
+
+
+def _dims(device: torch.device) -> tuple[int, int, int, int]:
+    """``(B, T, P, chunk)``: T spans three chunks of the launch configuration the kernel picks for the
+    device, with a masked tail (interpreter tiles are 32 x 32, so P = 40 also spans two channel blocks)."""
+    module = importlib.import_module("hieros_lib.ssm._triton_scan")
+    chunk = module._blocks(2, 1 << 20, 40, device)[0]
+    return 2, 2 * chunk + 11, 40, chunk
 
 
 def _vectorised_scan(self, inputs):  # type: ignore[no-untyped-def]
@@ -109,7 +113,8 @@ def _decay(shape: tuple[int, ...], complex_: bool, low: float, g: torch.Generato
     return torch.polar(mag, phase)
 
 
-def _reset(kind: str, g: torch.Generator) -> torch.Tensor | None:
+def _reset(kind: str, g: torch.Generator, dims: tuple[int, int, int, int]) -> torch.Tensor | None:
+    B, T, _, CHUNK = dims
     if kind == "none":
         return None
     if kind == "everywhere":
@@ -173,12 +178,14 @@ def _select(out: tuple[torch.Tensor, torch.Tensor], select: str) -> object:
 )
 def test_matches_reference(device: torch.device, dtype: torch.dtype, a_shape: str, reset_kind: str) -> None:
     """States, final state and the gradients of a, b and the initial state equal the reference."""
+    dims = _dims(device)
+    B, T, P, _ = dims
     g = torch.Generator().manual_seed(zlib.crc32(f"{dtype}{a_shape}{reset_kind}".encode()))
     complex_ = dtype.is_complex
     a = _decay((P,) if a_shape == "P" else (B, T, P), complex_, 0.5, g).to(dtype)
     b = torch.randn(B, T, P, generator=g, dtype=dtype)
     h0 = torch.randn(B, P, generator=g, dtype=dtype)
-    reset = _reset(reset_kind, g)
+    reset = _reset(reset_kind, g, dims)
     inputs = (a.to(device), b.to(device), h0.to(device))
     assert_matches_reference(_fast(reset), _reference(reset), inputs)
 
@@ -187,11 +194,13 @@ def test_matches_reference(device: torch.device, dtype: torch.dtype, a_shape: st
 @pytest.mark.parametrize("a_shape", ["P", "BTP"])
 def test_hard_mode(device: torch.device, dtype: torch.dtype, a_shape: str) -> None:
     """``|a|`` in [0.99, 1]: a wrong carry between chunks shows up instead of decaying away."""
+    dims = _dims(device)
+    B, T, P, _ = dims
     g = torch.Generator().manual_seed(7)
     a = _decay((P,) if a_shape == "P" else (B, T, P), dtype.is_complex, 0.99, g).to(dtype)
     b = torch.randn(B, T, P, generator=g, dtype=dtype)
     h0 = torch.randn(B, P, generator=g, dtype=dtype)
-    reset = _reset("borders", g)
+    reset = _reset("borders", g, dims)
     inputs = (a.to(device), b.to(device), h0.to(device))
     assert_matches_reference(_fast(reset), _reference(reset), inputs)
 
@@ -199,12 +208,14 @@ def test_hard_mode(device: torch.device, dtype: torch.dtype, a_shape: str) -> No
 @pytest.mark.parametrize("select", ["states", "final"])
 def test_one_output_used(device: torch.device, select: str) -> None:
     """Gradients when only the states or only the final state reach the loss (the other grad is None)."""
+    dims = _dims(device)
+    B, T, P, _ = dims
     g = torch.Generator().manual_seed(11)
     a = _decay((P,), True, 0.9, g).to(torch.complex64)
     b = torch.randn(B, T, P, generator=g, dtype=torch.complex64)
     h0 = torch.randn(B, P, generator=g, dtype=torch.complex64)
     inputs = (a.to(device), b.to(device), h0.to(device))
-    reset = _reset("random", g)
+    reset = _reset("random", g, dims)
     assert_matches_reference(_fast(reset, select), _reference(reset, select), inputs)
 
 
@@ -224,11 +235,13 @@ def test_without_initial_state_and_odd_shapes(device: torch.device) -> None:
 
 def test_strided_inputs(device: torch.device) -> None:
     """Non-contiguous b and a (P,) decay broadcast to (B, T, P) by a stride-0 view (never copied)."""
+    dims = _dims(device)
+    B, T, P, _ = dims
     g = torch.Generator().manual_seed(5)
     a_p = _decay((P,), True, 0.9, g).to(torch.complex64).to(device)
     wide = torch.randn(B, T, 2 * P, generator=g, dtype=torch.complex64).to(device)
     h0 = torch.randn(P, B, generator=g, dtype=torch.complex64).to(device).t()
-    reset = _reset("random", g)
+    reset = _reset("random", g, dims)
 
     def fast(a_p: torch.Tensor, wide: torch.Tensor, h0: torch.Tensor) -> object:
         return _fast(reset)(a_p.expand(B, T, P), wide[..., ::2], h0)
@@ -243,11 +256,13 @@ def test_strided_inputs(device: torch.device) -> None:
 def test_low_precision_b(device: torch.device, b_dtype: torch.dtype) -> None:
     """bf16 / fp16 ``b`` accumulates in fp32: states match an fp64 scan of the same values to fp32
     tolerance, and the gradient of ``b`` comes back in ``b``'s dtype within its tolerance."""
+    dims = _dims(device)
+    B, T, P, _ = dims
     g = torch.Generator().manual_seed(13)
     a = _decay((P,), False, 0.99, g).to(torch.float32).to(device)
     b = torch.randn(B, T, P, generator=g).to(b_dtype).to(device)
     h0 = torch.randn(B, P, generator=g).to(device)
-    reset = _reset("borders", g)
+    reset = _reset("borders", g, dims)
     states, _ = _kernel()(a, b, reset, h0)
     assert states.dtype == torch.float32
     assert_matches_reference(_fast(reset), _reference(reset), (a, b, h0))
@@ -255,6 +270,8 @@ def test_low_precision_b(device: torch.device, b_dtype: torch.dtype) -> None:
 
 def test_dispatch_reaches_kernel(device: torch.device, monkeypatch: pytest.MonkeyPatch) -> None:
     """``linear_scan(..., backend="triton")`` (and ``"auto"`` on CUDA) runs this kernel."""
+    dims = _dims(device)
+    B, T, P, _ = dims
     module = importlib.import_module("hieros_lib.ssm._triton_scan")
     original = module.triton_linear_scan
     calls: list[tuple[int, ...]] = []
@@ -267,7 +284,7 @@ def test_dispatch_reaches_kernel(device: torch.device, monkeypatch: pytest.Monke
     g = torch.Generator().manual_seed(17)
     a = _decay((P,), True, 0.9, g).to(torch.complex64).to(device)
     b = torch.randn(B, T, P, generator=g, dtype=torch.complex64).to(device)
-    reset = _reset("random", g)
+    reset = _reset("random", g, dims)
     backends = ["triton", "auto"] if device.type == "cuda" else ["triton"]
     for backend in backends:
         assert_matches_reference(

@@ -42,9 +42,15 @@ Interpreter mode: ``triton.jit`` reads ``TRITON_INTERPRET`` when it decorates a 
 therefore built on first use, once per mode, so that setting ``TRITON_INTERPRET=1`` any time before a call
 (for example in a test fixture, within one process) runs them on the CPU through Triton's interpreter.
 
-Limits: block sizes come from a simple heuristic (not auto-tuned); one program per
-``(b, channel block)`` walks all of ``T``, so very small ``B * P`` leaves a large GPU under-occupied.
-Mixed real / complex inputs are promoted to complex before the kernel (a copy of the real one).
+The loop over chunks is software-pipelined (``tl.range(num_stages=...)``): the loads of the next chunks
+are in flight, as asynchronous copies into shared memory, while the current chunk is scanned.
+
+Limits: block sizes and pipeline depth come from a simple heuristic, not auto-tuned, and their speed
+has not been measured yet (no GPU was available when the kernel was written; the tests check it under
+the interpreter and compile it for sm_90). One program per ``(b, channel block)`` walks all of ``T``, so
+a small ``B * P`` (a few hundred programs or fewer) leaves a large GPU under-occupied: time is not split
+across programs. Mixed real / complex inputs are promoted to complex before the kernel (a copy of the
+real one); float64 / complex128 run unpipelined.
 """
 
 from __future__ import annotations
