@@ -92,6 +92,10 @@ def world_model_config(name: str, preset: str = "paper", **overrides: Any) -> An
     Raises:
         HierosError: On an unknown name, preset or field.
 
+    Examples:
+        >>> from hieros_lib.world_models import world_model_config
+        >>> world_model_config("s5wm", "tiny", action_dim=3).action_dim
+        3
     """
     _, config_cls = _resolve(name)
     check(preset in ("paper", "tiny"), "preset", "'paper' or 'tiny'", got=repr(preset))
@@ -116,6 +120,11 @@ def make_world_model(name: str, config: Any = None, *, preset: str = "paper", **
     Raises:
         HierosError: On an unknown name, preset, field, or a config of the wrong type.
 
+    Examples:
+        >>> from hieros_lib.world_models import make_world_model
+        >>> model = make_world_model("rssm", preset="tiny", action_dim=4)
+        >>> model.action_dim, model.obs_shape
+        (4, (16, 16, 3))
     """
     model_cls, config_cls = _resolve(name)
     if config is None:
