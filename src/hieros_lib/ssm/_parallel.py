@@ -94,6 +94,18 @@ def _int_pow(x: torch.Tensor, n: int) -> torch.Tensor:
     return result
 
 
+def _addcmul_into(dest: torch.Tensor, base: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
+    """``dest[...] = base + x * y``, written in place into the strided view ``dest``.
+
+    Eager mode writes straight into the view (``out=``, no temporary); under ``torch.compile``, which
+    refuses a non-contiguous ``out=``, the result is copied in.
+    """
+    if torch.compiler.is_compiling():
+        dest.copy_(torch.addcmul(base, x, y))
+    else:
+        torch.addcmul(base, x, y, out=dest)
+
+
 def _carry(
     run: torch.Tensor, total: torch.Tensor, initial_state: torch.Tensor | None, reverse: bool
 ) -> torch.Tensor:
@@ -134,13 +146,13 @@ def _scan_constant(
     single = chunks == 1
     if single and initial_state is not None:
         a_first = a_c if keep_f is None else a_c * keep_f[:, :, first]
-        torch.addcmul(bv[:, :, first], a_first, initial_state[:, None, :], out=out[:, :, first])
+        _addcmul_into(out[:, :, first], bv[:, :, first], a_first, initial_state[:, None, :])
     else:
         out[:, :, first] = bv[:, :, first]
     prev = first
     for pos in order[1:]:
         a_pos = a_c if keep_f is None else a_c * keep_f[:, :, pos]
-        torch.addcmul(bv[:, :, pos], a_pos, out[:, :, prev], out=out[:, :, pos])
+        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_pos, out[:, :, prev])
         prev = pos
     if not single:
         # Powers a**k, k = 1..L, laid out by position (forward: k = pos + 1; reverse: k = L - pos).
@@ -192,10 +204,10 @@ def _scan_varying(
     if carry_in is None:
         out[:, :, first] = bv[:, :, first]
     else:
-        torch.addcmul(bv[:, :, first], av[:, :, first], carry_in, out=out[:, :, first])
+        _addcmul_into(out[:, :, first], bv[:, :, first], av[:, :, first], carry_in)
     prev = first
     for pos in order[1:]:
-        torch.addcmul(bv[:, :, pos], av[:, :, pos], out[:, :, prev], out=out[:, :, pos])
+        _addcmul_into(out[:, :, pos], bv[:, :, pos], av[:, :, pos], out[:, :, prev])
         prev = pos
     out = out.reshape(batch, chunks * chunk, width)
     return out[:, :length] if chunks * chunk != length else out
@@ -292,8 +304,13 @@ def _grad_a(
         return out
     # sum_t conj(x[t-1]) * g[t] over t >= 1 with vecdot (no conjugated copy), then correct for resets:
     # subtract the (few) terms at reset positions, and add the t = 0 term from the initial state.
-    out = torch.linalg.vecdot(states[:, :-1], grad[:, 1:], dim=1)
-    if reset is not None:
+    if reset is not None and torch.compiler.is_compiling():
+        # Data-dependent indexing does not trace; mask densely instead.
+        prev = states[:, :-1] * (~reset[:, 1:, None]).to(real)
+        out = torch.linalg.vecdot(prev, grad[:, 1:], dim=1)
+    else:
+        out = torch.linalg.vecdot(states[:, :-1], grad[:, 1:], dim=1)
+    if reset is not None and not torch.compiler.is_compiling():
         rows, cols = torch.nonzero(reset[:, 1:], as_tuple=True)
         if rows.numel():
             terms = grad[rows, cols + 1] * states[rows, cols].conj()
