@@ -39,6 +39,8 @@ autosummary_generate = True
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
+# Render "Attributes:" sections as fields, so NamedTuple / dataclass fields are not described twice.
+napoleon_use_ivar = True
 
 html_theme = "furo"
 html_title = f"hieros-lib {release}"
