@@ -122,37 +122,30 @@ def _carry(
 def _scan_constant(
     a: torch.Tensor,
     b: torch.Tensor,
-    keep: torch.Tensor | None,
     initial_state: torch.Tensor | None,
     reverse: bool,
 ) -> torch.Tensor:
-    """``a`` of shape ``(P,)`` or ``(B, P)``: local scans of all chunks, then one fix-up pass.
+    """``a`` of shape ``(P,)`` or ``(B, P)``, no resets: local scans of all chunks, then one fix-up pass.
 
-    The fix-up adds ``a**k * carry`` to the ``k``-th state of a chunk (``k = 1..L`` counted from the carry),
-    zero from the first reset in the chunk on.
+    The fix-up adds ``a**k * carry`` to the ``k``-th state of a chunk (``k = 1..L`` counted from the carry);
+    it is a single broadcast ``addcmul_`` with no full-size temporary.
     """
     batch, length, width = b.shape
     chunk = choose_chunk(batch, length, width)
     chunks = math.ceil(length / chunk)
     bv = _chunk_view(b, chunks, chunk)
     a_c = a if a.dim() == 1 else a[:, None, :]
-    keep_f = None
-    if keep is not None:
-        keep_v = _chunk_view(keep, chunks, chunk, fill=True)
-        keep_f = keep_v.to(b.real.dtype)[..., None]
     order = range(chunk - 1, -1, -1) if reverse else range(chunk)
     first, last = order[0], order[-1]
     out = torch.empty_like(bv)
     single = chunks == 1
     if single and initial_state is not None:
-        a_first = a_c if keep_f is None else a_c * keep_f[:, :, first]
-        _addcmul_into(out[:, :, first], bv[:, :, first], a_first, initial_state[:, None, :])
+        _addcmul_into(out[:, :, first], bv[:, :, first], a_c, initial_state[:, None, :])
     else:
         out[:, :, first] = bv[:, :, first]
     prev = first
     for pos in order[1:]:
-        a_pos = a_c if keep_f is None else a_c * keep_f[:, :, pos]
-        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_pos, out[:, :, prev])
+        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_c, out[:, :, prev])
         prev = pos
     if not single:
         # Powers a**k, k = 1..L, laid out by position (forward: k = pos + 1; reverse: k = L - pos).
@@ -160,54 +153,70 @@ def _scan_constant(
         if reverse:
             powers = powers.flip(-2)
         total = _int_pow(a_c, chunk).expand(batch, chunks, width)
-        no_reset = None
-        if keep is not None:
-            # no_reset[b, c, pos]: no reset between the carry and pos (inclusive).
-            resets = (~keep_v).to(torch.int32)
-            seen = resets.flip(-1).cumsum(-1).flip(-1) if reverse else resets.cumsum(-1)
-            no_reset = seen == 0
-            total = total * no_reset[:, :, last, None].to(total.real.dtype)
         carry_in = _carry(out[:, :, last], total, initial_state, reverse)
-        carry = carry_in[:, :, None, :]
-        if no_reset is not None:
-            carry = carry * no_reset[..., None].to(b.real.dtype)
-        out.addcmul_(powers, carry)
+        out.addcmul_(powers, carry_in[:, :, None, :])
     out = out.reshape(batch, chunks * chunk, width)
     return out[:, :length] if chunks * chunk != length else out
 
 
-def _scan_varying(
+def _scan_two_pass(
     a: torch.Tensor,
     b: torch.Tensor,
     keep: torch.Tensor | None,
     initial_state: torch.Tensor | None,
     reverse: bool,
 ) -> torch.Tensor:
-    """``a`` of shape ``(B, T, P)``: chunk end states, carry, then every state from the carried ones."""
+    """Any ``a`` with resets, or ``a`` of shape ``(B, T, P)``: chunk end states, carry, then every state.
+
+    Pass 1 keeps only a running ``(B, n, P)`` state per chunk; pass 2 restarts every chunk from its carried
+    state and writes the output. No full-size temporary is made when ``a`` is constant over time.
+    """
     batch, length, width = b.shape
     chunk = choose_chunk(batch, length, width, varying=True)
     chunks = math.ceil(length / chunk)
     bv = _chunk_view(b, chunks, chunk)
-    a_eff = a if keep is None else a * keep[:, :, None].to(a.real.dtype)
-    av = _chunk_view(a_eff, chunks, chunk)
+    real = b.real.dtype
+    if a.dim() == 3:
+        a_eff = a if keep is None else a * keep[:, :, None].to(real)
+        av = _chunk_view(a_eff, chunks, chunk)
+
+        def a_at(pos: int) -> torch.Tensor:
+            return av[:, :, pos]
+
+        def chunk_product() -> torch.Tensor:
+            return av.prod(dim=2)
+
+    else:
+        assert keep is not None
+        a_c = a if a.dim() == 1 else a[:, None, :]
+        keep_v = _chunk_view(keep, chunks, chunk, fill=True)
+        keep_f = keep_v.to(real)[..., None]
+
+        def a_at(pos: int) -> torch.Tensor:
+            return a_c * keep_f[:, :, pos]
+
+        def chunk_product() -> torch.Tensor:
+            return _int_pow(a_c, chunk) * keep_v.all(dim=2, keepdim=True).to(real)
+
     order = range(chunk - 1, -1, -1) if reverse else range(chunk)
     first = order[0]
     carry_in: torch.Tensor | None = None
     if chunks > 1:
         run = bv[:, :, first]
         for pos in order[1:]:
-            run = torch.addcmul(bv[:, :, pos], av[:, :, pos], run)
-        carry_in = _carry(run, av.prod(dim=2), initial_state, reverse)
+            run = torch.addcmul(bv[:, :, pos], a_at(pos), run)
+        total = chunk_product().expand(batch, chunks, width)
+        carry_in = _carry(run, total, initial_state, reverse)
     elif initial_state is not None:
         carry_in = initial_state[:, None, :]
     out = torch.empty_like(bv)
     if carry_in is None:
         out[:, :, first] = bv[:, :, first]
     else:
-        _addcmul_into(out[:, :, first], bv[:, :, first], av[:, :, first], carry_in)
+        _addcmul_into(out[:, :, first], bv[:, :, first], a_at(first), carry_in)
     prev = first
     for pos in order[1:]:
-        _addcmul_into(out[:, :, pos], bv[:, :, pos], av[:, :, pos], out[:, :, prev])
+        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_at(pos), out[:, :, prev])
         prev = pos
     out = out.reshape(batch, chunks * chunk, width)
     return out[:, :length] if chunks * chunk != length else out
@@ -225,9 +234,9 @@ def _scan(
     ``a`` is ``(P,)``, ``(B, P)`` or ``(B, T, P)``; ``keep`` is ``(B, T)`` bool (True: carry the state in) or
     None. No autograd is recorded (the caller is an autograd.Function).
     """
-    if a.dim() == 3:
-        return _scan_varying(a, b, keep, initial_state, reverse)
-    return _scan_constant(a, b, keep, initial_state, reverse)
+    if a.dim() == 3 or keep is not None:
+        return _scan_two_pass(a, b, keep, initial_state, reverse)
+    return _scan_constant(a, b, initial_state, reverse)
 
 
 class _ParallelScan(torch.autograd.Function):
@@ -284,6 +293,21 @@ class _ParallelScan(torch.autograd.Function):
         return grad_a, (grad if need_b else None), grad_h0, None
 
 
+# Elements per slice in _vecdot_time: temporaries of a few MB are reused by the allocator, while one of the
+# full (B, T, P) size is a fresh mapping whose page faults cost as much as the arithmetic.
+_SLICE_ELEMENTS = 1 << 19
+
+
+def _vecdot_time(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``sum_t conj(x[:, t]) * y[:, t]``, shape ``(B, P)``, computed over time slices of bounded size."""
+    batch, length, width = x.shape
+    step = max(1, _SLICE_ELEMENTS // max(1, batch * width))
+    out = torch.linalg.vecdot(x[:, :step], y[:, :step], dim=1)
+    for start in range(step, length, step):
+        out += torch.linalg.vecdot(x[:, start : start + step], y[:, start : start + step], dim=1)
+    return out
+
+
 def _grad_a(
     a: torch.Tensor,
     grad: torch.Tensor,
@@ -309,7 +333,7 @@ def _grad_a(
         prev = states[:, :-1] * (~reset[:, 1:, None]).to(real)
         out = torch.linalg.vecdot(prev, grad[:, 1:], dim=1)
     else:
-        out = torch.linalg.vecdot(states[:, :-1], grad[:, 1:], dim=1)
+        out = _vecdot_time(states[:, :-1], grad[:, 1:])
     if reset is not None and not torch.compiler.is_compiling():
         rows, cols = torch.nonzero(reset[:, 1:], as_tuple=True)
         if rows.numel():

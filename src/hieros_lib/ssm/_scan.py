@@ -30,7 +30,7 @@ _PRECISION: dict[torch.dtype, torch.dtype] = {
 
 # ``backend="auto"`` on CPU uses the sequential loop for sequences shorter than this, and the chunked parallel
 # scan from here on. Measured with ``benchmarks/bench_scan.py`` (forward + backward); see docs/benchmarks.md.
-AUTO_PARALLEL_MIN_T = 1
+AUTO_PARALLEL_MIN_T = 16
 
 
 def _validate(

@@ -1,0 +1,176 @@
+"""Time the resettable linear scan and the S5 layer on CPU: forward + backward, in one run, as ratios.
+
+Compares ``linear_scan`` backends ``sequential`` (the reference loop), ``parallel`` (chunked, custom adjoint)
+and ``auto`` with ``torch.cumsum`` forward + backward on the same complex64 tensor (the memory-bound floor),
+then a full S5 layer at the Hieros shape. Every figure is the median of ``--repeats`` timed runs after one
+warm-up. Writes ``benchmarks/results/bench_scan.json``.
+
+Usage::
+
+    python benchmarks/bench_scan.py              # the table in docs/benchmarks.md
+    python benchmarks/bench_scan.py --sweep      # short sequences: where "auto" switches backends
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from hieros_lib.ssm import S5, linear_scan
+
+SHAPES = [(16, 64, 128), (16, 64, 1024), (8, 1024, 256), (4, 4096, 256)]
+SWEEP_SHAPES = [(1, 16), (16, 128), (16, 1024)]
+SWEEP_LENGTHS = [1, 2, 4, 8, 16, 32, 64, 128]
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def scan_problem(batch: int, length: int, width: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """An S5-like scan: time-invariant complex decay ``(P,)``, complex64 input, 2% resets."""
+    g = torch.Generator().manual_seed(seed)
+    mag = 0.9 + 0.1 * torch.rand(width, generator=g)
+    a = torch.polar(mag, torch.rand(width, generator=g) * 6.28).requires_grad_()
+    b = torch.randn(batch, length, width, generator=g, dtype=torch.complex64).requires_grad_()
+    reset = torch.rand(batch, length, generator=g) < 0.02
+    return {"a": a, "b": b, "reset": reset}
+
+
+def time_scan(problem: dict[str, torch.Tensor], backend: str, repeats: int) -> float:
+    a, b, reset = problem["a"], problem["b"], problem["reset"]
+    upstream = torch.randn(b.shape, dtype=b.dtype, generator=torch.Generator().manual_seed(1))
+
+    def step() -> None:
+        a.grad = b.grad = None
+        states, _ = linear_scan(a, b, reset=reset, backend=backend)  # type: ignore[arg-type]
+        states.backward(upstream)
+
+    return median_time(step, repeats)
+
+
+def time_cumsum(problem: dict[str, torch.Tensor], repeats: int) -> float:
+    b = problem["b"]
+    upstream = torch.randn(b.shape, dtype=b.dtype, generator=torch.Generator().manual_seed(1))
+
+    def step() -> None:
+        b.grad = None
+        b.cumsum(1).backward(upstream)
+
+    return median_time(step, repeats)
+
+
+def time_s5(batch: int, length: int, d_model: int, p: int, backend: str, repeats: int) -> float:
+    layer = S5(
+        d_model,
+        p,
+        blocks=4,
+        conj_sym=False,
+        backend=backend,  # type: ignore[arg-type]
+        generator=torch.Generator().manual_seed(0),
+    )
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(batch, length, d_model, generator=g)
+    reset = torch.rand(batch, length, generator=g) < 0.02
+
+    def step() -> None:
+        layer.zero_grad(set_to_none=True)
+        y, _ = layer(x, reset=reset)
+        y.square().mean().backward()
+
+    return median_time(step, repeats)
+
+
+def machine() -> dict[str, object]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--slow-repeats", type=int, default=3, help="repeats for the sequential loop at T >= 1024"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--sweep", action="store_true", help="short-sequence sweep for the auto threshold")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_scan.json")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = machine()
+    print(f"# {info}")
+    results: dict[str, object] = {"machine": info, "scan": [], "s5": [], "sweep": []}
+    if args.sweep:
+        print(f"{'(B, T, P)':>16} {'sequential ms':>14} {'parallel ms':>12} {'seq/par':>8}")
+        for batch, width in SWEEP_SHAPES:
+            for length in SWEEP_LENGTHS:
+                problem = scan_problem(batch, length, width)
+                seq = time_scan(problem, "sequential", args.repeats)
+                par = time_scan(problem, "parallel", args.repeats)
+                row = {"shape": [batch, length, width], "sequential_s": seq, "parallel_s": par}
+                results["sweep"].append(row)  # type: ignore[attr-defined]
+                print(f"{(batch, length, width)!s:>16} {seq * 1e3:14.3f} {par * 1e3:12.3f} {seq / par:8.2f}")
+    else:
+        print(
+            f"{'(B, T, P)':>16} {'seq ms':>10} {'par ms':>9} {'auto ms':>9} {'cumsum ms':>10} "
+            f"{'seq/par':>8} {'par/cumsum':>10}"
+        )
+        for batch, length, width in SHAPES:
+            problem = scan_problem(batch, length, width)
+            slow = args.slow_repeats if length >= 1024 else args.repeats
+            seq = time_scan(problem, "sequential", slow)
+            par = time_scan(problem, "parallel", args.repeats)
+            auto = time_scan(problem, "auto", args.repeats)
+            floor = time_cumsum(problem, args.repeats)
+            row = {
+                "shape": [batch, length, width],
+                "sequential_s": seq,
+                "parallel_s": par,
+                "auto_s": auto,
+                "cumsum_s": floor,
+            }
+            results["scan"].append(row)  # type: ignore[attr-defined]
+            print(
+                f"{(batch, length, width)!s:>16} {seq * 1e3:10.2f} {par * 1e3:9.2f} {auto * 1e3:9.2f} "
+                f"{floor * 1e3:10.2f} {seq / par:8.1f} {par / floor:10.2f}"
+            )
+        batch, length, d_model, p = 16, 64, 256, 128
+        seq = time_s5(batch, length, d_model, p, "sequential", args.repeats)
+        par = time_s5(batch, length, d_model, p, "parallel", args.repeats)
+        auto = time_s5(batch, length, d_model, p, "auto", args.repeats)
+        results["s5"].append(  # type: ignore[attr-defined]
+            {"shape": [batch, length, d_model, p], "sequential_s": seq, "parallel_s": par, "auto_s": auto}
+        )
+        print(
+            f"S5 layer (B={batch}, T={length}, H={d_model}, P={p}) fwd+bwd: sequential {seq * 1e3:.2f} ms, "
+            f"parallel {par * 1e3:.2f} ms, auto {auto * 1e3:.2f} ms, seq/par {seq / par:.1f}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"# wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
