@@ -28,11 +28,13 @@ from hieros_lib.world_models._registry import (
 )
 from hieros_lib.world_models._rssm import RSSM, RSSMConfig, RSSMState
 from hieros_lib.world_models._s5wm import S5WM, S5WMConfig, S5WMState
+from hieros_lib.world_models._twm import TWM, TWMConfig, TWMState
 
 __all__ = [
     "BATCH_FIELDS",
     "RSSM",
     "S5WM",
+    "TWM",
     "Imagination",
     "Observation",
     "Policy",
@@ -40,6 +42,8 @@ __all__ = [
     "RSSMState",
     "S5WMConfig",
     "S5WMState",
+    "TWMConfig",
+    "TWMState",
     "WorldModel",
     "WorldModelLoss",
     "available_world_models",

@@ -19,6 +19,7 @@ __all__ = ["available_world_models", "make_world_model", "register_world_model",
 _BUILTIN: dict[str, tuple[str, str, str]] = {
     "rssm": ("hieros_lib.world_models._rssm", "RSSM", "RSSMConfig"),
     "s5wm": ("hieros_lib.world_models._s5wm", "S5WM", "S5WMConfig"),
+    "twm": ("hieros_lib.world_models._twm", "TWM", "TWMConfig"),
 }
 
 _USER: dict[str, tuple[type, type]] = {}

@@ -133,9 +133,10 @@ class RelativeMultiHeadAttention(nn.Module):
 
 
 class TransformerXLLayer(nn.Module):
-    """One post-norm Transformer-XL layer: relative attention and a feed-forward block, each residual.
+    """One Transformer-XL layer: relative attention and a feed-forward block, each residual.
 
-    ``y = LN(x + Attn(x, memory)); out = LN(y + FF(y))`` with ``FF = Linear -> SiLU -> Linear``.
+    Post-norm (Transformer-XL's original): ``y = LN(x + Attn(x, memory)); out = LN(y + FF(y))``.
+    Pre-norm: ``y = x + Attn(LN(x), LN(memory)); out = y + FF(LN(y))``. ``FF = Linear -> SiLU -> Linear``.
 
     Args:
         d_model: Token size.
@@ -143,6 +144,7 @@ class TransformerXLLayer(nn.Module):
         head_dim: Size of each head.
         ff_dim: Hidden size of the feed-forward block.
         dropout: Dropout on attention weights and on both residual branches.
+        pre_norm: Normalise the inputs of each block instead of the outputs.
         device: Device of the parameters.
         dtype: Dtype of the parameters.
     """
@@ -155,11 +157,13 @@ class TransformerXLLayer(nn.Module):
         ff_dim: int,
         *,
         dropout: float = 0.0,
+        pre_norm: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.pre_norm = pre_norm
         self.attention = RelativeMultiHeadAttention(d_model, num_heads, head_dim, dropout=dropout, **factory)
         self.norm1 = nn.LayerNorm(d_model, **factory)
         self.feed_forward = nn.Sequential(
@@ -173,6 +177,9 @@ class TransformerXLLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``(B, N, d)`` new tokens, ``(B, M, d)`` memory, ``(B, N, M + N)`` mask -> ``(B, N, d)``."""
+        if self.pre_norm:
+            y = x + self.dropout(self.attention(self.norm1(x), self.norm1(memory), mask))
+            return y + self.dropout(self.feed_forward(self.norm2(y)))
         y = self.norm1(x + self.dropout(self.attention(x, memory, mask)))
         out: torch.Tensor = self.norm2(y + self.dropout(self.feed_forward(y)))
         return out
@@ -187,7 +194,8 @@ class TransformerXL(nn.Module):
     appends to the memory. Processing ``[x_1; x_2]`` in one pass equals processing ``x_1`` and then
     ``x_2`` with the memory extended by the layer inputs of ``x_1``, as long as the mask describes the
     same visible keys (Dai et al., 2019). Gradients are not stopped at the memory; detach it yourself
-    when carrying it across training segments.
+    when carrying it across training segments. With ``pre_norm`` a final LayerNorm follows the last
+    layer.
 
     Args:
         d_model: Token size.
@@ -196,6 +204,7 @@ class TransformerXL(nn.Module):
         head_dim: Size of each head.
         ff_dim: Hidden size of the feed-forward blocks.
         dropout: Dropout rate.
+        pre_norm: Pre-norm layers (see :class:`TransformerXLLayer`) and a final LayerNorm.
         device: Device of the parameters.
         dtype: Dtype of the parameters.
 
@@ -218,6 +227,7 @@ class TransformerXL(nn.Module):
         ff_dim: int,
         *,
         dropout: float = 0.0,
+        pre_norm: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -236,10 +246,12 @@ class TransformerXL(nn.Module):
         self.num_layers = num_layers
         self.layers = nn.ModuleList(
             TransformerXLLayer(
-                d_model, num_heads, head_dim, ff_dim, dropout=dropout, device=device, dtype=dtype
+                d_model, num_heads, head_dim, ff_dim, dropout=dropout, pre_norm=pre_norm, device=device,
+                dtype=dtype,
             )
             for _ in range(num_layers)
         )
+        self.final_norm = nn.LayerNorm(d_model, device=device, dtype=dtype) if pre_norm else nn.Identity()
 
     def empty_memory(self, batch_size: int, length: int = 0) -> torch.Tensor:
         """A zero memory ``(batch_size, L, length, d_model)`` on the parameters' device and dtype."""
@@ -291,4 +303,4 @@ class TransformerXL(nn.Module):
         for index, layer in enumerate(self.layers):
             hidden.append(x)
             x = layer(x, memory[:, index], mask)
-        return x, torch.stack(hidden, dim=1)
+        return self.final_norm(x), torch.stack(hidden, dim=1)
