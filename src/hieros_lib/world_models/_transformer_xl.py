@@ -246,7 +246,13 @@ class TransformerXL(nn.Module):
         self.num_layers = num_layers
         self.layers = nn.ModuleList(
             TransformerXLLayer(
-                d_model, num_heads, head_dim, ff_dim, dropout=dropout, pre_norm=pre_norm, device=device,
+                d_model,
+                num_heads,
+                head_dim,
+                ff_dim,
+                dropout=dropout,
+                pre_norm=pre_norm,
+                device=device,
                 dtype=dtype,
             )
             for _ in range(num_layers)

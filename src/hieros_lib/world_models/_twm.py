@@ -196,10 +196,28 @@ class TWMConfig:
             16
         """
         small = cls(
-            action_dim=3, image_size=16, channels=3, depth=16, min_resolution=4, encoder_hidden=64,
-            stoch_groups=4, stoch_classes=16, d_model=64, num_layers=2, num_heads=4, head_dim=16, ff_dim=128,
-            dropout=0.0, pre_norm=True, memory_length=4, latent_hidden=64, latent_layers=1, head_hidden=64,
-            head_layers=1, kl_scale=0.01, reward_scale=100.0,
+            action_dim=3,
+            image_size=16,
+            channels=3,
+            depth=16,
+            min_resolution=4,
+            encoder_hidden=64,
+            stoch_groups=4,
+            stoch_classes=16,
+            d_model=64,
+            num_layers=2,
+            num_heads=4,
+            head_dim=16,
+            ff_dim=128,
+            dropout=0.0,
+            pre_norm=True,
+            memory_length=4,
+            latent_hidden=64,
+            latent_layers=1,
+            head_hidden=64,
+            head_layers=1,
+            kl_scale=0.01,
+            reward_scale=100.0,
         )
         return dataclasses.replace(small, **overrides)
 
@@ -362,8 +380,14 @@ class TWM(nn.Module):
         self.embed_action = nn.Linear(c.action_dim, c.d_model, **factory)
         self.embed_reward = nn.Linear(1, c.d_model, **factory)
         self.transformer = TransformerXL(
-            c.d_model, c.num_layers, c.num_heads, c.head_dim, c.ff_dim, dropout=c.dropout,
-            pre_norm=c.pre_norm, **factory,
+            c.d_model,
+            c.num_layers,
+            c.num_heads,
+            c.head_dim,
+            c.ff_dim,
+            dropout=c.dropout,
+            pre_norm=c.pre_norm,
+            **factory,
         )
         self.latent_head = MLP(
             c.d_model, self._stoch_dim, hidden=c.latent_hidden, layers=c.latent_layers, **factory
