@@ -112,3 +112,14 @@ def test_float32_parallel_close_to_float64_reference():
         backend="parallel",
     )
     torch.testing.assert_close(got.to(torch.complex128), want, rtol=1e-4, atol=2e-4)
+
+
+def test_auto_uses_the_loop_for_short_sequences_and_the_parallel_scan_for_long_ones():
+    """The measured CPU threshold (docs/benchmarks.md) lies between T = 4 and T = 64."""
+    names = {}
+    for length in (4, 64):
+        a, b, reset, _ = _problem(1, 2, length, 3, "P", torch.complex128, False, 0.1, False)
+        states, _ = linear_scan(a, b.requires_grad_(), reset=reset, backend="auto")
+        names[length] = type(states.grad_fn).__name__
+    assert "Parallel" not in names[4]
+    assert "Parallel" in names[64]
