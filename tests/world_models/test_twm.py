@@ -223,6 +223,10 @@ def test_features_modes_and_bad_inputs() -> None:
         model = build(features=mode)
         out = observe(model, data)
         assert model.feature_dim == size and model.features(out.posterior).shape == (2, 5, size)
+    model = build(unimix=0.5)  # every class keeps at least unimix / K of the probability
+    out = observe(model, data)
+    for state in (out.posterior, out.prior):
+        assert float(torch.softmax(state.logits.detach(), -1).min()) >= 0.5 / 16 - 1e-12
     model = build()
     with pytest.raises(HierosError, match="reward"):
         observe(model, data, reward=data["reward"][:, :3])
