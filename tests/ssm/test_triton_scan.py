@@ -301,6 +301,7 @@ def test_importing_ssm_does_not_import_triton() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+@pytest.mark.slow  # a cold compile (fresh Triton cache) takes a few seconds per kernel
 @pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION")
 @pytest.mark.parametrize("is_complex", [True, False])
 def test_compiles_for_hopper(is_complex: bool) -> None:
