@@ -115,5 +115,5 @@ def test_unknown_backend():
 
 def test_triton_backend_refuses_cpu_tensors(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    with pytest.raises(HierosError, match="triton"):
+    with pytest.raises(HierosError, match=r"^b: expected a CUDA tensor.*pip install hieros-lib\[triton\]"):
         linear_scan(torch.rand(4), torch.randn(2, 3, 4), backend="triton")

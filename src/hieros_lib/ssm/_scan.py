@@ -152,7 +152,8 @@ def _linear_scan_triton(
     check(
         b.is_cuda or interpret,
         "b",
-        "a CUDA tensor for backend='triton' (or TRITON_INTERPRET=1 to run the kernel on CPU)",
+        "a CUDA tensor for backend='triton' (the GPU kernel: `pip install hieros-lib[triton]`; "
+        "TRITON_INTERPRET=1 runs it on CPU)",
         got=b.device,
     )
     if not _triton_importable():
