@@ -34,6 +34,8 @@ __all__ = ["choose_chunk", "linear_scan_parallel"]
 # loop of T ops) moves every element once; chunking moves it two to three times but needs only about
 # ``L + n`` ops (``2 L + n`` when ``a`` varies over time).
 _OP_COST = 4096
+# Below this many elements the reset path materialises a_eff = a * (1 - reset) in one op.
+_SMALL_ELEMENTS = 1 << 20
 
 
 def choose_chunk(batch: int, length: int, width: int, *, varying: bool = False) -> int:
@@ -94,13 +96,15 @@ def _int_pow(x: torch.Tensor, n: int) -> torch.Tensor:
     return result
 
 
-def _addcmul_into(dest: torch.Tensor, base: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
+def _addcmul_into(
+    dest: torch.Tensor, base: torch.Tensor, x: torch.Tensor, y: torch.Tensor, compiling: bool
+) -> None:
     """``dest[...] = base + x * y``, written in place into the strided view ``dest``.
 
     Eager mode writes straight into the view (``out=``, no temporary); under ``torch.compile``, which
     refuses a non-contiguous ``out=``, the result is copied in.
     """
-    if torch.compiler.is_compiling():
+    if compiling:
         dest.copy_(torch.addcmul(base, x, y))
     else:
         torch.addcmul(base, x, y, out=dest)
@@ -131,6 +135,7 @@ def _scan_constant(
     it is a single broadcast ``addcmul_`` with no full-size temporary.
     """
     batch, length, width = b.shape
+    compiling = torch.compiler.is_compiling()
     chunk = choose_chunk(batch, length, width)
     chunks = math.ceil(length / chunk)
     bv = _chunk_view(b, chunks, chunk)
@@ -140,12 +145,12 @@ def _scan_constant(
     out = torch.empty_like(bv)
     single = chunks == 1
     if single and initial_state is not None:
-        _addcmul_into(out[:, :, first], bv[:, :, first], a_c, initial_state[:, None, :])
+        _addcmul_into(out[:, :, first], bv[:, :, first], a_c, initial_state[:, None, :], compiling)
     else:
         out[:, :, first] = bv[:, :, first]
     prev = first
     for pos in order[1:]:
-        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_c, out[:, :, prev])
+        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_c, out[:, :, prev], compiling)
         prev = pos
     if not single:
         # Powers a**k, k = 1..L, laid out by position (forward: k = pos + 1; reverse: k = L - pos).
@@ -172,6 +177,7 @@ def _scan_two_pass(
     state and writes the output. No full-size temporary is made when ``a`` is constant over time.
     """
     batch, length, width = b.shape
+    compiling = torch.compiler.is_compiling()
     chunk = choose_chunk(batch, length, width, varying=True)
     chunks = math.ceil(length / chunk)
     bv = _chunk_view(b, chunks, chunk)
@@ -190,10 +196,18 @@ def _scan_two_pass(
         assert keep is not None
         a_c = a if a.dim() == 1 else a[:, None, :]
         keep_v = _chunk_view(keep, chunks, chunk, fill=True)
-        keep_f = keep_v.to(real)[..., None]
+        keep_c = keep_v.to(b.dtype)[..., None]  # b's dtype: no type promotion inside the loops
+        if bv.numel() <= _SMALL_ELEMENTS:
+            # Small problems: one op for every a_eff beats one op per step.
+            av_small = a_c[:, None, :] * keep_c if a.dim() == 2 else a_c * keep_c
 
-        def a_at(pos: int) -> torch.Tensor:
-            return a_c * keep_f[:, :, pos]
+            def a_at(pos: int) -> torch.Tensor:
+                return av_small[:, :, pos]
+
+        else:
+
+            def a_at(pos: int) -> torch.Tensor:
+                return a_c * keep_c[:, :, pos]
 
         def chunk_product() -> torch.Tensor:
             return _int_pow(a_c, chunk) * keep_v.all(dim=2, keepdim=True).to(real)
@@ -213,10 +227,10 @@ def _scan_two_pass(
     if carry_in is None:
         out[:, :, first] = bv[:, :, first]
     else:
-        _addcmul_into(out[:, :, first], bv[:, :, first], a_at(first), carry_in)
+        _addcmul_into(out[:, :, first], bv[:, :, first], a_at(first), carry_in, compiling)
     prev = first
     for pos in order[1:]:
-        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_at(pos), out[:, :, prev])
+        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_at(pos), out[:, :, prev], compiling)
         prev = pos
     out = out.reshape(batch, chunks * chunk, width)
     return out[:, :length] if chunks * chunk != length else out
