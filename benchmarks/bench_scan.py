@@ -3,7 +3,8 @@
 Compares ``linear_scan`` backends ``sequential`` (the reference loop), ``parallel`` (chunked, custom adjoint)
 and ``auto`` with ``torch.cumsum`` forward + backward on the same complex64 tensor (the memory-bound floor),
 then a full S5 layer at the Hieros shape. Every figure is the median of ``--repeats`` timed runs after one
-warm-up. Writes ``benchmarks/results/bench_scan.json``.
+warm-up; the methods of one row are timed round-robin so that load from other processes hits them
+alike. Writes ``benchmarks/results/bench_scan.json``.
 
 Usage::
 
@@ -31,15 +32,23 @@ SWEEP_SHAPES = [(1, 16), (16, 128), (16, 1024)]
 SWEEP_LENGTHS = [1, 2, 4, 8, 16, 32, 64, 128]
 
 
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` runs, after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def median_times(fns: dict[str, Callable[[], object]], repeats: dict[str, int]) -> dict[str, float]:
+    """Median wall time in seconds of every ``fns[name]()``, after one warm-up run each.
+
+    The functions are timed round-robin (one run of each per round), so that load from other processes on
+    a shared machine falls on all of them alike and the ratios stay meaningful.
+    """
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(max(repeats.values())):
+        for name, fn in fns.items():
+            if round_ >= repeats[name]:
+                continue
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def scan_problem(batch: int, length: int, width: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -52,7 +61,8 @@ def scan_problem(batch: int, length: int, width: int, seed: int = 0) -> dict[str
     return {"a": a, "b": b, "reset": reset}
 
 
-def time_scan(problem: dict[str, torch.Tensor], backend: str, repeats: int) -> float:
+def scan_step(problem: dict[str, torch.Tensor], backend: str) -> Callable[[], None]:
+    """One forward + backward of ``linear_scan`` with a fixed random upstream gradient."""
     a, b, reset = problem["a"], problem["b"], problem["reset"]
     upstream = torch.randn(b.shape, dtype=b.dtype, generator=torch.Generator().manual_seed(1))
 
@@ -61,10 +71,11 @@ def time_scan(problem: dict[str, torch.Tensor], backend: str, repeats: int) -> f
         states, _ = linear_scan(a, b, reset=reset, backend=backend)  # type: ignore[arg-type]
         states.backward(upstream)
 
-    return median_time(step, repeats)
+    return step
 
 
-def time_cumsum(problem: dict[str, torch.Tensor], repeats: int) -> float:
+def cumsum_step(problem: dict[str, torch.Tensor]) -> Callable[[], None]:
+    """One forward + backward of ``torch.cumsum`` over time on the same tensor (the memory-bound floor)."""
     b = problem["b"]
     upstream = torch.randn(b.shape, dtype=b.dtype, generator=torch.Generator().manual_seed(1))
 
@@ -72,10 +83,11 @@ def time_cumsum(problem: dict[str, torch.Tensor], repeats: int) -> float:
         b.grad = None
         b.cumsum(1).backward(upstream)
 
-    return median_time(step, repeats)
+    return step
 
 
-def time_s5(batch: int, length: int, d_model: int, p: int, backend: str, repeats: int) -> float:
+def s5_step(batch: int, length: int, d_model: int, p: int, backend: str) -> Callable[[], None]:
+    """One forward + backward of an S5 layer with ``P = p`` modes (``conj_sym=False``, J = 4)."""
     layer = S5(
         d_model,
         p,
@@ -93,7 +105,7 @@ def time_s5(batch: int, length: int, d_model: int, p: int, backend: str, repeats
         y, _ = layer(x, reset=reset)
         y.square().mean().backward()
 
-    return median_time(step, repeats)
+    return step
 
 
 def machine() -> dict[str, object]:
@@ -127,8 +139,9 @@ def main() -> None:
         for batch, width in SWEEP_SHAPES:
             for length in SWEEP_LENGTHS:
                 problem = scan_problem(batch, length, width)
-                seq = time_scan(problem, "sequential", args.repeats)
-                par = time_scan(problem, "parallel", args.repeats)
+                fns = {name: scan_step(problem, name) for name in ("sequential", "parallel")}
+                t = median_times(fns, dict.fromkeys(fns, args.repeats))
+                seq, par = t["sequential"], t["parallel"]
                 row = {"shape": [batch, length, width], "sequential_s": seq, "parallel_s": par}
                 results["sweep"].append(row)  # type: ignore[attr-defined]
                 print(f"{(batch, length, width)!s:>16} {seq * 1e3:14.3f} {par * 1e3:12.3f} {seq / par:8.2f}")
@@ -139,11 +152,13 @@ def main() -> None:
         )
         for batch, length, width in SHAPES:
             problem = scan_problem(batch, length, width)
-            slow = args.slow_repeats if length >= 1024 else args.repeats
-            seq = time_scan(problem, "sequential", slow)
-            par = time_scan(problem, "parallel", args.repeats)
-            auto = time_scan(problem, "auto", args.repeats)
-            floor = time_cumsum(problem, args.repeats)
+            fns = {name: scan_step(problem, name) for name in ("sequential", "parallel", "auto")}
+            fns["cumsum"] = cumsum_step(problem)
+            repeats = dict.fromkeys(fns, args.repeats)
+            if length >= 1024:
+                repeats["sequential"] = args.slow_repeats
+            t = median_times(fns, repeats)
+            seq, par, auto, floor = t["sequential"], t["parallel"], t["auto"], t["cumsum"]
             row = {
                 "shape": [batch, length, width],
                 "sequential_s": seq,
@@ -157,15 +172,15 @@ def main() -> None:
                 f"{floor * 1e3:10.2f} {seq / par:8.1f} {par / floor:10.2f}"
             )
         batch, length, d_model, p = 16, 64, 256, 128
-        seq = time_s5(batch, length, d_model, p, "sequential", args.repeats)
-        par = time_s5(batch, length, d_model, p, "parallel", args.repeats)
-        auto = time_s5(batch, length, d_model, p, "auto", args.repeats)
+        fns = {name: s5_step(batch, length, d_model, p, name) for name in ("sequential", "parallel", "auto")}
+        t = median_times(fns, dict.fromkeys(fns, args.repeats))
+        seq, par, auto = t["sequential"], t["parallel"], t["auto"]
         results["s5"].append(  # type: ignore[attr-defined]
             {"shape": [batch, length, d_model, p], "sequential_s": seq, "parallel_s": par, "auto_s": auto}
         )
         print(
             f"S5 layer (B={batch}, T={length}, H={d_model}, P={p}) fwd+bwd: sequential {seq * 1e3:.2f} ms, "
-            f"parallel {par * 1e3:.2f} ms, auto {auto * 1e3:.2f} ms, seq/par {seq / par:.1f}"
+            f"parallel {par * 1e3:.2f} ms, auto {auto * 1e3:.2f} ms, seq/par {seq / par:.2f}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
