@@ -123,3 +123,10 @@ def test_auto_uses_the_loop_for_short_sequences_and_the_parallel_scan_for_long_o
         names[length] = type(states.grad_fn).__name__
     assert "Parallel" not in names[4]
     assert "Parallel" in names[64]
+
+
+@pytest.mark.parametrize("a_shape", ["P", "BP"])
+def test_parallel_large_problem_with_resets(a_shape):
+    """Over a million elements: the reset path builds a_eff step by step instead of in one op."""
+    a, b, reset, h0 = _problem(13, 2, 1030, 520, a_shape, torch.complex128, True, 0.01, True)
+    _compare("parallel", a, b, reset, h0)

@@ -33,7 +33,7 @@ __all__ = ["choose_chunk", "linear_scan_parallel"]
 # op costs about ``_OP_COST`` element-steps of memory traffic on top of its elements. A single chunk (a plain
 # loop of T ops) moves every element once; chunking moves it two to three times but needs only about
 # ``L + n`` ops (``2 L + n`` when ``a`` varies over time).
-_OP_COST = 4096
+_OP_COST = 16384
 # Below this many elements the reset path materialises a_eff = a * (1 - reset) in one op.
 _SMALL_ELEMENTS = 1 << 20
 
