@@ -252,6 +252,13 @@ def test_float32_module_matches_float64():
             "reset",
         ),
         (lambda m: m.step(torch.randn(2, 5, 6, dtype=F64), None), "x_t"),
+        (
+            lambda m: m.step(
+                torch.randn(2, 6, dtype=F64), None, reset=torch.zeros(2, dtype=torch.bool, device="meta")
+            ),
+            "reset",
+        ),
+        (lambda m: m(torch.randn(2, 5, 6, dtype=F64, device="meta")), "x"),
         (lambda m: m.initial_state(0), "batch_size"),
     ],
 )

@@ -350,6 +350,7 @@ class S5(nn.Module):
                 f"a bool tensor of shape (B,) = ({batch},)",
                 got=f"{tuple(reset.shape)} {reset.dtype}" if isinstance(reset, torch.Tensor) else reset,
             )
+            check(reset.device == state.device, "reset", f"a tensor on {state.device}", got=reset.device)
             state = torch.where(reset[:, None], torch.zeros_like(state), state)
         lam_bar, b_bar = self.discretize()
         bu = torch.view_as_complex((x_t @ self._input_weight(b_bar).T).view(batch, self.P, 2))
