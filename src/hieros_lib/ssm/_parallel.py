@@ -1,16 +1,18 @@
 """The pure-PyTorch parallel scan: chunked along time, with a hand-written reverse-scan adjoint.
 
 Time is cut into ``n`` chunks of ``L`` steps (the last one padded with ``b = 0``). With every tensor viewed as
-``(B, n, L, P)``, one Python loop over the ``L`` positions inside a chunk advances *all* chunks at once:
+``(B, n, L, P)``, one Python loop over the ``L`` positions inside a chunk advances *all* chunks at once, and
+a short loop over the ``n`` chunks carries the true state across chunk borders. Two variants:
 
-1. a first pass from a zero state gives each chunk's local end state, and the product of its ``a``'s;
-2. a short loop over the ``n`` chunks carries the true state across chunk borders;
-3. a second pass over the ``L`` positions, started from the carried states, writes every state.
+* ``a`` constant over time and no resets (``_scan_constant``): local scans of every chunk from a zero state,
+  the carry loop, then one broadcast fix-up ``x[c, l] += a**(l+1) * carry[c]``: ``L + n`` operations;
+* otherwise (``_scan_two_pass``): a first pass keeps only each chunk's running end state, the carry loop,
+  then a second pass restarts every chunk from its carried state and writes every state: ``2 L + n``.
 
-That is ``2 L + n`` vectorised operations instead of ``T`` (``L`` is about ``sqrt(T / 2)``), each over
-``B * n * P`` elements, and every state is computed by the same recurrence as the reference (no division,
-no logarithm), so it is exact to rounding for any ``|a|``. When one chunk suffices (short sequences, wide
-batches) the first pass and the carry loop are skipped.
+Either way that is ``O(sqrt(T))`` vectorised operations instead of ``T``, each over ``B * n * P`` elements,
+and every state is computed by the recurrence itself (no division, no logarithm), so it is exact to
+rounding for any ``|a|``. When one chunk suffices (short sequences, wide batches; see :func:`choose_chunk`)
+only the loop over positions runs.
 
 The backward pass is the adjoint recurrence, itself a (reverse) scan of the same kind, with PyTorch's
 conjugate-Wirtinger convention for complex tensors::
