@@ -282,3 +282,11 @@ def test_constructor_validation(kw, name):
     args = {"d_state": 8, "blocks": 2, **kw}
     with pytest.raises(HierosError, match=rf"^{name}: expected"):
         S5(6, **args)
+
+
+def test_hippo_n_eigenvalues_match_the_published_values():
+    """HiPPO-N of size 8: -1/2 + i * (+-0.427, +-1.958, +-5.354, +-19.857) (S5 reference, checked by hand)."""
+    lam, v = hippo_n(8)
+    want = torch.tensor([-19.857, -5.354, -1.958, -0.427, 0.427, 1.958, 5.354, 19.857], dtype=F64)
+    torch.testing.assert_close(lam.imag, want, atol=6e-4, rtol=0)
+    torch.testing.assert_close(v.conj().T @ v, torch.eye(8, dtype=torch.complex128))  # unitary
