@@ -130,3 +130,14 @@ def test_parallel_large_problem_with_resets(a_shape):
     """Over a million elements: the reset path builds a_eff step by step instead of in one op."""
     a, b, reset, h0 = _problem(13, 2, 1030, 520, a_shape, torch.complex128, True, 0.01, True)
     _compare("parallel", a, b, reset, h0)
+
+
+def test_parallel_gradient_when_only_b_requires_grad():
+    a, b, reset, _ = _problem(17, 2, 90, 3, "BTP", torch.complex128, True, 0.1, False)
+    grads = []
+    for backend in ("parallel", "sequential"):
+        b_in = b.clone().requires_grad_()
+        states, final = linear_scan(a, b_in, reset=reset, backend=backend)
+        (states.abs().square().sum() + final.real.sum()).backward()
+        grads.append(b_in.grad)
+    torch.testing.assert_close(grads[0], grads[1])
