@@ -141,3 +141,18 @@ def test_parallel_gradient_when_only_b_requires_grad():
         (states.abs().square().sum() + final.real.sum()).backward()
         grads.append(b_in.grad)
     torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("backend", ["sequential", "parallel"])
+@pytest.mark.parametrize("b_dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_b_is_accumulated_in_float32(backend: str, b_dtype: torch.dtype) -> None:
+    """bf16 / fp16 ``b`` with float32 ``a``: float32 states equal the scan of the same values in float32."""
+    g = torch.Generator().manual_seed(3)
+    a = 0.9 + 0.1 * torch.rand(8, generator=g)
+    b = torch.randn(2, 37, 8, generator=g).to(b_dtype)
+    reset = torch.rand(2, 37, generator=g) < 0.2
+    states, final = linear_scan(a, b, reset=reset, backend=backend)
+    want, want_final = linear_scan(a, b.float(), reset=reset, backend="sequential")
+    assert states.dtype == torch.float32 and final.dtype == torch.float32
+    torch.testing.assert_close(states, want)
+    torch.testing.assert_close(final, want_final)

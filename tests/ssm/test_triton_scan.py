@@ -151,10 +151,13 @@ def _reference(reset: torch.Tensor | None, select: str = "both") -> Callable[...
 
 
 def _fast(reset: torch.Tensor | None, select: str = "both") -> Callable[..., object]:
-    kernel = _kernel()
+    """The kernel through the public entry point, ``linear_scan(..., backend="triton")``."""
 
     def run(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> object:
-        return _select(kernel(a, b, None if reset is None else reset.to(b.device), h0), select)
+        out = linear_scan(
+            a, b, reset=None if reset is None else reset.to(b.device), initial_state=h0, backend="triton"
+        )
+        return _select(out, select)
 
     return run
 
@@ -263,7 +266,7 @@ def test_low_precision_b(device: torch.device, b_dtype: torch.dtype) -> None:
     b = torch.randn(B, T, P, generator=g).to(b_dtype).to(device)
     h0 = torch.randn(B, P, generator=g).to(device)
     reset = _reset("borders", g, dims)
-    states, _ = _kernel()(a, b, reset, h0)
+    states, _ = linear_scan(a, b, reset=reset.to(device), initial_state=h0, backend="triton")
     assert states.dtype == torch.float32
     assert_matches_reference(_fast(reset), _reference(reset), (a, b, h0))
 

@@ -28,6 +28,9 @@ _PRECISION: dict[torch.dtype, torch.dtype] = {
     torch.complex128: torch.float64,
 }
 
+# Low-precision ``b`` (accumulated in float32; ``a`` and ``initial_state`` must then be float32 / complex64).
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
 # ``backend="auto"`` on CPU uses the sequential loop for sequences shorter than this, and the chunked parallel
 # scan from here on. Measured with ``benchmarks/bench_scan.py`` (forward + backward); see docs/benchmarks.md.
 AUTO_PARALLEL_MIN_T = 16
@@ -38,8 +41,12 @@ def _validate(
     b: torch.Tensor,
     reset: torch.Tensor | None,
     initial_state: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Check shapes, dtypes and devices; return ``(a, b, reset, initial_state)`` in one common dtype."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.dtype]:
+    """Check shapes, dtypes and devices; return ``(a, b, reset, initial_state, dtype)``.
+
+    ``a`` and ``initial_state`` come back in the common dtype ``dtype``; ``b`` is returned as given (the
+    Triton kernel reads low-precision or real ``b`` directly; the PyTorch backends cast it).
+    """
     check(isinstance(b, torch.Tensor), "b", "a tensor of shape (B, T, P)", got=type(b).__name__)
     check(
         isinstance(a, torch.Tensor), "a", "a tensor of shape (P,), (B, P) or (B, T, P)", got=type(a).__name__
@@ -52,7 +59,13 @@ def _validate(
         "a non-empty (B, T, P) tensor",
         got=f"shape {tuple(b.shape)}",
     )
-    check(b.dtype in _PRECISION, "b", "dtype float32, float64, complex64 or complex128", got=b.dtype)
+    check(
+        b.dtype in _PRECISION or b.dtype in _LOW_PRECISION,
+        "b",
+        "dtype float32, float64, complex64, complex128 (or bfloat16 / float16, accumulated in float32)",
+        got=b.dtype,
+    )
+    precision = _PRECISION.get(b.dtype, torch.float32)
     expected_a = f"shape (P,), (B, P) or (B, T, P) with B={batch}, T={length}, P={width}"
     check(
         tuple(a.shape) in ((width,), (batch, width), (batch, length, width)),
@@ -62,12 +75,13 @@ def _validate(
     )
     check(a.device == b.device, "a", f"a tensor on the device of b ({b.device})", got=a.device)
     check(
-        a.dtype in _PRECISION and _PRECISION[a.dtype] == _PRECISION[b.dtype],
+        a.dtype in _PRECISION and _PRECISION[a.dtype] == precision,
         "a",
-        f"a real or complex dtype of the precision of b ({_PRECISION[b.dtype]})",
+        f"a real or complex dtype of the precision of b ({precision})",
         got=a.dtype,
     )
-    dtype = torch.promote_types(a.dtype, b.dtype)
+    # bfloat16 / float16 ``b`` is accumulated (and returned) in float32.
+    dtype = torch.promote_types(a.dtype, b.dtype if b.dtype in _PRECISION else torch.float32)
     if initial_state is not None:
         check(
             isinstance(initial_state, torch.Tensor),
@@ -88,9 +102,9 @@ def _validate(
             got=initial_state.device,
         )
         check(
-            initial_state.dtype in _PRECISION and _PRECISION[initial_state.dtype] == _PRECISION[b.dtype],
+            initial_state.dtype in _PRECISION and _PRECISION[initial_state.dtype] == precision,
             "initial_state",
-            f"a real or complex dtype of the precision of b ({_PRECISION[b.dtype]})",
+            f"a real or complex dtype of the precision of b ({precision})",
             got=initial_state.dtype,
         )
         dtype = torch.promote_types(dtype, initial_state.dtype)
@@ -111,10 +125,10 @@ def _validate(
         check(
             reset.device == b.device, "reset", f"a tensor on the device of b ({b.device})", got=reset.device
         )
-    a, b = a.to(dtype), b.to(dtype)
+    a = a.to(dtype)
     if initial_state is not None:
         initial_state = initial_state.to(dtype)
-    return a, b, reset, initial_state
+    return a, b, reset, initial_state, dtype
 
 
 def linear_scan_sequential(
@@ -167,8 +181,8 @@ def _linear_scan_triton(
             "backend: the 'triton' scan could not be imported; install its dependency with "
             f"`pip install hieros-lib[triton]` ({err})"
         ) from err
-    if a.dim() == 2:  # (B, P): the kernel takes (P,) or (B, T, P)
-        a = a[:, None, :].expand(b.shape).contiguous()
+    if a.dim() == 2:  # (B, P): the kernel takes (P,) or (B, T, P), and reads stride-0 views without a copy
+        a = a[:, None, :].expand(b.shape[0], b.shape[1], a.shape[1])
     states, final_state = module.triton_linear_scan(a, b, reset, initial_state)
     return states, final_state
 
@@ -204,7 +218,9 @@ def linear_scan(
 
     Args:
         a: Decay, shape ``(P,)``, ``(B, P)`` or ``(B, T, P)`` (broadcast over batch and time).
-        b: Input, shape ``(B, T, P)``, float32 / float64 / complex64 / complex128.
+        b: Input, shape ``(B, T, P)``, float32 / float64 / complex64 / complex128; bfloat16 / float16 is
+            accepted with float32 ``a`` (accumulated and returned in float32; the Triton kernel reads it
+            without a copy, the PyTorch backends cast it first).
         reset: Optional start flags, bool ``(B, T)``.
         initial_state: Optional ``x[-1]``, shape ``(B, P)``.
         backend: ``"auto"``, ``"sequential"``, ``"parallel"`` or ``"triton"``.
@@ -225,7 +241,7 @@ def linear_scan(
         [1.0, 1.5, 1.0, 1.5]
     """
     check(backend in _BACKENDS, "backend", f"one of {_BACKENDS}", got=repr(backend))
-    a, b, reset, initial_state = _validate(a, b, reset, initial_state)
+    a, b, reset, initial_state, dtype = _validate(a, b, reset, initial_state)
     if backend == "auto":
         if b.is_cuda and _triton_importable():
             backend = "triton"
@@ -233,10 +249,11 @@ def linear_scan(
             backend = "parallel"
         else:
             backend = "sequential"
-    if backend == "sequential":
-        return linear_scan_sequential(a, b, reset, initial_state)
     if backend == "triton":
         return _linear_scan_triton(a, b, reset, initial_state)
+    b = b.to(dtype)
+    if backend == "sequential":
+        return linear_scan_sequential(a, b, reset, initial_state)
     from hieros_lib.ssm._parallel import linear_scan_parallel
 
     return linear_scan_parallel(a, b, reset, initial_state)
