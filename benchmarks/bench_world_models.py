@@ -9,6 +9,8 @@ For each model at its paper size (default batch 16, length 64, 64x64x3 images):
   heads and the losses;
 - time per imagination step from 256 start states over horizons 16 and 64 (no gradients).
 
+Each time is the fastest of ``--repeats`` runs after a warm-up run.
+
 Ratios are printed against S5WM (``> 1`` means slower than S5WM). The paper's claims, as targets: S5WM's
 sequence part trains at least 2x faster than RSSM's at length 64; S5WM imagines at least 2x faster per
 step than TWM.
@@ -86,7 +88,10 @@ def sync(device: torch.device) -> None:
 
 
 def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls after one warm-up call."""
+    """Fastest wall time of ``fn`` over ``repeats`` calls after one warm-up call.
+
+    The minimum, not the median: on a machine shared with other jobs, interference only ever adds time.
+    """
     fn()
     sync(device)
     times = []
@@ -95,8 +100,7 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float
         fn()
         sync(device)
         times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+    return min(times)
 
 
 def train_step_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> Callable[[], object]:
