@@ -11,6 +11,7 @@ import pytest
 import torch
 from wm_testdata import random_batch
 
+from hieros_lib.errors import HierosError
 from hieros_lib.world_models import available_world_models, make_world_model, map_state
 
 B, T, A, SIZE = 2, 8, 3, 16
@@ -39,7 +40,13 @@ def model(request: pytest.FixtureRequest) -> torch.nn.Module:
     return make_world_model(request.param, preset="tiny", action_dim=A, image_size=SIZE).eval()
 
 
-def run(model: torch.nn.Module, batch: dict[str, torch.Tensor], *, sample: bool = True) -> object:
+def run(
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    *,
+    sample: bool = True,
+    reward: torch.Tensor | None = None,
+) -> object:
     with torch.no_grad():
         return model.observe(
             batch["obs"],
@@ -47,6 +54,7 @@ def run(model: torch.nn.Module, batch: dict[str, torch.Tensor], *, sample: bool 
             batch["is_first"],
             sample=sample,
             generator=torch.Generator().manual_seed(7),
+            reward=reward,
         )
 
 
@@ -116,3 +124,28 @@ def test_is_first_in_the_middle_equals_two_separate_sequences(model: torch.nn.Mo
     assert same(at(out.posterior, slice(k, T)), at(whole.posterior, slice(k, T)))
     assert same(at(out.prior, slice(k, T)), at(whole.prior, slice(k, T)))
     assert not same(at(out.posterior, slice(0, k)), at(whole.posterior, slice(0, k)))
+
+
+@pytest.mark.parametrize("t", [0, 3, T - 1])
+def test_reward_from_t_on_leaves_the_prior_at_t_and_the_past_unchanged(
+    model: torch.nn.Module, t: int
+) -> None:
+    """``reward[t]`` arrives with ``obs[t]``: the prior at ``t`` (its ``h`` and latent) may not see it."""
+    batch = base_batch()
+    ref = run(model, batch, reward=batch["reward"])
+    changed = batch["reward"].clone()
+    changed[:, t:] += 5.0
+    out = run(model, batch, reward=changed)
+    for state_out, state_ref in ((out.prior, ref.prior), (out.posterior, ref.posterior)):
+        past_out, past_ref = at(state_out, slice(0, t + 1)), at(state_ref, slice(0, t + 1))
+        assert torch.allclose(model.deter(past_out), model.deter(past_ref), atol=1e-5)
+        assert torch.allclose(past_out.logits, past_ref.logits, atol=1e-5)
+    assert same(at(out.prior, slice(0, t)), at(ref.prior, slice(0, t)))
+
+
+def test_a_reward_of_the_wrong_shape_raises_the_library_error(model: torch.nn.Module) -> None:
+    batch = base_batch()
+    with pytest.raises(HierosError, match="reward"):
+        run(model, batch, reward=batch["reward"][:, :-1])
+    with pytest.raises(HierosError, match="reward"):
+        run(model, batch, reward=batch["reward"] * float("nan"))

@@ -111,6 +111,7 @@ class LatentWorldModel(nn.Module):
         prev_action: torch.Tensor | None = None,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        reward: torch.Tensor | None = None,
     ) -> Observation:
         raise NotImplementedError
 

@@ -139,6 +139,7 @@ class WorldModel(Protocol):
         prev_action: torch.Tensor | None = None,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        reward: torch.Tensor | None = None,
     ) -> Observation:
         """Posterior and prior states of a stored sequence.
 
@@ -151,6 +152,10 @@ class WorldModel(Protocol):
             prev_action: ``(B, A)`` action taken after ``state`` (zeros if None).
             sample: Sample the posterior latents (True) or take their mode (False).
             generator: Random generator for the samples.
+            reward: float ``(B, T)``, ``reward[t]`` received on arriving at ``obs[t]``, or None. Models
+                that condition on past rewards (TWM) use it; the others validate it and ignore it, so
+                callers can pass it to every model alike. The prior at ``t`` never depends on
+                ``reward[t]``.
         """
         ...
 
@@ -330,6 +335,7 @@ def validate_sequence(
     *,
     obs_shape: tuple[int, int, int],
     action_dim: int,
+    reward: torch.Tensor | None = None,
 ) -> None:
     """Check the inputs of :meth:`WorldModel.observe`; raise :class:`~hieros_lib.errors.HierosError`.
 
@@ -339,6 +345,7 @@ def validate_sequence(
         is_first: Expected bool ``(B, T)``.
         obs_shape: The model's ``(H, W, C)``.
         action_dim: The model's ``A``.
+        reward: Optional; if given, expected a finite floating ``(B, T)`` tensor on ``obs``'s device.
 
     Examples:
         >>> import torch
@@ -380,6 +387,19 @@ def validate_sequence(
         f"device {obs.device}",
         got=f"{action.device} / {is_first.device}",
     )
+    if reward is not None:
+        _check_reward(reward, batch, obs.device)
+
+
+def _check_reward(reward: torch.Tensor, shape: tuple[int, ...], device: torch.device) -> None:
+    check(
+        isinstance(reward, torch.Tensor) and reward.shape == shape and reward.is_floating_point(),
+        "reward",
+        f"a floating-point tensor of shape {shape}",
+        got=f"{reward.dtype} {tuple(reward.shape)}" if isinstance(reward, torch.Tensor) else type(reward),
+    )
+    check(reward.device == device, "reward", f"device {device}", got=reward.device)
+    check(bool(torch.isfinite(reward).all()), "reward", "finite values", got="NaN or inf")
 
 
 def validate_batch(
@@ -405,14 +425,7 @@ def validate_batch(
     obs = batch["obs"]
     validate_sequence(obs, batch["action"], batch["is_first"], obs_shape=obs_shape, action_dim=action_dim)
     shape = tuple(obs.shape[:2])
-    reward = batch["reward"]
-    check(
-        reward.shape == shape and reward.is_floating_point(),
-        "reward",
-        f"a floating-point tensor of shape {shape}",
-        got=f"{reward.dtype} {tuple(reward.shape)}",
-    )
-    check(bool(torch.isfinite(reward).all()), "reward", "finite values", got="NaN or inf")
+    _check_reward(batch["reward"], shape, obs.device)
     for key in ("is_last", "is_terminal"):
         flag = batch[key]
         check(

@@ -168,6 +168,7 @@ class RSSM(LatentWorldModel):
         prev_action: torch.Tensor | None = None,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        reward: torch.Tensor | None = None,
     ) -> Observation:
         """Posterior and prior states of a stored sequence, one step at a time.
 
@@ -179,6 +180,8 @@ class RSSM(LatentWorldModel):
             prev_action: ``(B, A)`` action taken after ``state`` (zeros if None).
             sample: Sample latents (True) or take their mode (False).
             generator: Random generator for the samples.
+            reward: Optional float ``(B, T)``; validated, not used (this model does not condition on
+                rewards; the argument keeps :meth:`observe` uniform across world models).
 
         Returns:
             :class:`~hieros_lib.world_models.Observation` with :class:`RSSMState` fields ``(B, T, ...)``.
@@ -186,7 +189,9 @@ class RSSM(LatentWorldModel):
         Raises:
             HierosError: On bad shapes, dtypes or values.
         """
-        validate_sequence(obs, action, is_first, obs_shape=self.obs_shape, action_dim=self.action_dim)
+        validate_sequence(
+            obs, action, is_first, obs_shape=self.obs_shape, action_dim=self.action_dim, reward=reward
+        )
         batch, length = is_first.shape
         dtype = self.init_deter.dtype
         prev = shift_actions(action.to(dtype), is_first, prev_action)

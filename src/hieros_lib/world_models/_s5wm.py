@@ -195,6 +195,7 @@ class S5WM(LatentWorldModel):
         prev_action: torch.Tensor | None = None,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        reward: torch.Tensor | None = None,
     ) -> Observation:
         """Posterior and prior states of a stored sequence, in parallel over time.
 
@@ -206,6 +207,8 @@ class S5WM(LatentWorldModel):
             prev_action: ``(B, A)`` action taken after ``state`` (zeros if None).
             sample: Sample latents (True) or take their mode (False).
             generator: Random generator for the samples.
+            reward: Optional float ``(B, T)``; validated, not used (this model does not condition on
+                rewards; the argument keeps :meth:`observe` uniform across world models).
 
         Returns:
             :class:`~hieros_lib.world_models.Observation` with :class:`S5WMState` fields ``(B, T, ...)``.
@@ -213,7 +216,9 @@ class S5WM(LatentWorldModel):
         Raises:
             HierosError: On bad shapes, dtypes or values.
         """
-        validate_sequence(obs, action, is_first, obs_shape=self.obs_shape, action_dim=self.action_dim)
+        validate_sequence(
+            obs, action, is_first, obs_shape=self.obs_shape, action_dim=self.action_dim, reward=reward
+        )
         batch = is_first.shape[0]
         dtype = self.deter_proj.weight.dtype
         if state is None:

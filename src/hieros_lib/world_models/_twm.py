@@ -552,19 +552,12 @@ class TWM(nn.Module):
         Raises:
             HierosError: On bad shapes, dtypes or values.
         """
-        validate_sequence(obs, action, is_first, obs_shape=self.obs_shape, action_dim=self.action_dim)
+        validate_sequence(
+            obs, action, is_first, obs_shape=self.obs_shape, action_dim=self.action_dim, reward=reward
+        )
         B, T = is_first.shape
         dtype = self._param().dtype
         if reward is not None:
-            check(
-                isinstance(reward, torch.Tensor)
-                and reward.shape == (B, T)
-                and reward.is_floating_point()
-                and bool(torch.isfinite(reward).all()),
-                "reward",
-                f"a finite floating-point tensor of shape {(B, T)}",
-                got=getattr(reward, "shape", type(reward).__name__),
-            )
             reward = reward.to(dtype)
         if state is None:
             state = self.initial_state(B, device=obs.device)
