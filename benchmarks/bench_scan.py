@@ -4,12 +4,17 @@ Compares ``linear_scan`` backends ``sequential`` (the reference loop), ``paralle
 and ``auto`` with ``torch.cumsum`` forward + backward on the same complex64 tensor (the memory-bound floor),
 then a full S5 layer at the Hieros shape. Every figure is the median of ``--repeats`` timed runs after one
 warm-up; the methods of one row are timed round-robin so that load from other processes hits them
-alike. Writes ``benchmarks/results/bench_scan.json``.
+alike. Each row also reports the minor page faults per call (Unix): a call that gets fresh memory from the
+kernel pays for zeroing every 4 KiB page of its outputs, which at these sizes can cost more than the
+arithmetic. ``--tuned-malloc`` re-runs the script with glibc's allocator told to keep freed memory
+(``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``), the usual CPU tuning, so that the
+algorithms are compared without that cost. Writes ``benchmarks/results/bench_scan.json``.
 
 Usage::
 
     python benchmarks/bench_scan.py              # the table in docs/benchmarks.md
     python benchmarks/bench_scan.py --sweep      # short sequences: where "auto" switches backends
+    python benchmarks/bench_scan.py --tuned-malloc   # the same, with freed memory kept by glibc
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,24 +36,44 @@ from hieros_lib.ssm import S5, linear_scan
 SHAPES = [(16, 64, 128), (16, 64, 1024), (8, 1024, 256), (4, 4096, 256)]
 SWEEP_SHAPES = [(1, 16), (16, 128), (16, 1024)]
 SWEEP_LENGTHS = [1, 2, 4, 8, 16, 32, 64, 128]
+# glibc tunables for --tuned-malloc: serve every allocation from the heap and never give freed memory back,
+# so that a call reuses the pages of the previous one instead of faulting in fresh zeroed pages.
+TUNED_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 32), "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
 
 
-def median_times(fns: dict[str, Callable[[], object]], repeats: dict[str, int]) -> dict[str, float]:
+def minor_faults() -> int:
+    """Minor page faults of this process so far (0 where the ``resource`` module is unavailable)."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def median_times(
+    fns: dict[str, Callable[[], object]], repeats: dict[str, int], faults: dict[str, float] | None = None
+) -> dict[str, float]:
     """Median wall time in seconds of every ``fns[name]()``, after one warm-up run each.
 
     The functions are timed round-robin (one run of each per round), so that load from other processes on
-    a shared machine falls on all of them alike and the ratios stay meaningful.
+    a shared machine falls on all of them alike and the ratios stay meaningful. If ``faults`` is given, it
+    receives the mean number of minor page faults per timed call of each function.
     """
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
+    fault_counts: dict[str, int] = dict.fromkeys(fns, 0)
     for round_ in range(max(repeats.values())):
         for name, fn in fns.items():
             if round_ >= repeats[name]:
                 continue
+            before = minor_faults()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
+            fault_counts[name] += minor_faults() - before
+    if faults is not None:
+        faults.update({name: fault_counts[name] / len(times[name]) for name in fns})
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -116,6 +142,7 @@ def machine() -> dict[str, object]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "malloc_env": {name: os.environ.get(name) for name in (*TUNED_MALLOC_ENV, "LD_PRELOAD")},
     }
 
 
@@ -127,8 +154,16 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--sweep", action="store_true", help="short-sequence sweep for the auto threshold")
+    parser.add_argument(
+        "--tuned-malloc",
+        action="store_true",
+        help="re-run with glibc keeping freed memory (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_)",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_scan.json")
     args = parser.parse_args()
+    if args.tuned_malloc and any(os.environ.get(k) != v for k, v in TUNED_MALLOC_ENV.items()):
+        # glibc reads its tunables at start-up, so they can only take effect in a fresh process.
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **TUNED_MALLOC_ENV})
     if args.threads:
         torch.set_num_threads(args.threads)
     info = machine()
@@ -148,7 +183,7 @@ def main() -> None:
     else:
         print(
             f"{'(B, T, P)':>16} {'seq ms':>10} {'par ms':>9} {'auto ms':>9} {'cumsum ms':>10} "
-            f"{'seq/par':>8} {'par/cumsum':>10}"
+            f"{'seq/par':>8} {'par/cumsum':>10}   page faults per call (seq, par, cumsum)"
         )
         for batch, length, width in SHAPES:
             problem = scan_problem(batch, length, width)
@@ -157,7 +192,8 @@ def main() -> None:
             repeats = dict.fromkeys(fns, args.repeats)
             if length >= 1024:
                 repeats["sequential"] = args.slow_repeats
-            t = median_times(fns, repeats)
+            faults: dict[str, float] = {}
+            t = median_times(fns, repeats, faults)
             seq, par, auto, floor = t["sequential"], t["parallel"], t["auto"], t["cumsum"]
             row = {
                 "shape": [batch, length, width],
@@ -165,11 +201,13 @@ def main() -> None:
                 "parallel_s": par,
                 "auto_s": auto,
                 "cumsum_s": floor,
+                "page_faults_per_call": faults,
             }
             results["scan"].append(row)  # type: ignore[attr-defined]
             print(
                 f"{(batch, length, width)!s:>16} {seq * 1e3:10.2f} {par * 1e3:9.2f} {auto * 1e3:9.2f} "
-                f"{floor * 1e3:10.2f} {seq / par:8.1f} {par / floor:10.2f}"
+                f"{floor * 1e3:10.2f} {seq / par:8.1f} {par / floor:10.2f}   "
+                f"{faults['sequential']:.0f}, {faults['parallel']:.0f}, {faults['cumsum']:.0f}"
             )
         batch, length, d_model, p = 16, 64, 256, 128
         fns = {name: s5_step(batch, length, d_model, p, name) for name in ("sequential", "parallel", "auto")}
