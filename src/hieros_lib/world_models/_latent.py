@@ -43,7 +43,7 @@ __all__: list[str] = []
 
 
 def draw_latent(logits: torch.Tensor, *, sample: bool, generator: torch.Generator | None) -> torch.Tensor:
-    """One-hot latent from ``(..., G, K)`` logits: a straight-through sample, or the mode."""
+    """One-hot latent from ``(..., G, K)`` logits: a straight-through sample, or the mode (all models)."""
     if sample:
         return sample_onehot(logits, generator=generator)
     probs = torch.softmax(logits, -1)

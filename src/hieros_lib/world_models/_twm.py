@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hieros_lib.errors import check
@@ -52,9 +51,9 @@ from hieros_lib.nn import (
     categorical_kl,
     image_mse,
     preprocess_image,
-    sample_onehot,
     unimix_logits,
 )
+from hieros_lib.world_models._latent import draw_latent
 from hieros_lib.world_models._protocol import (
     Imagination,
     Observation,
@@ -404,11 +403,6 @@ class TWM(nn.Module):
         logits = flat.unflatten(-1, (self.config.stoch_groups, self.config.stoch_classes))
         return unimix_logits(logits, self.config.unimix) if self.config.unimix > 0 else logits
 
-    def _draw(self, logits: torch.Tensor, sample: bool, generator: torch.Generator | None) -> torch.Tensor:
-        if sample:
-            return sample_onehot(logits, generator=generator)
-        return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
-
     def _encode(self, obs: torch.Tensor) -> torch.Tensor:
         image = preprocess_image(obs).to(self._param().dtype)
         return self._latent_logits(self.encoder_head(self.encoder(image)))
@@ -566,7 +560,7 @@ class TWM(nn.Module):
             prev_action = prev_action.to(dtype)
         prev = shift_actions(action.to(dtype), is_first, prev_action)
         post_logits = self._encode(obs)
-        post_stoch = self._draw(post_logits, sample, generator)
+        post_stoch = draw_latent(post_logits, sample=sample, generator=generator)
         if reward is not None:
             h, memory, mem_mask = self._parallel(state, prev, reward, post_stoch.detach(), is_first)
             prior_logits = self._latent_logits(self.latent_head(h))
@@ -594,7 +588,7 @@ class TWM(nn.Module):
             h, memory, mem_mask = torch.stack(hs, 1), torch.stack(memories, 1), torch.stack(masks, 1)
             prior_logits = self._latent_logits(self.latent_head(h))
             prior_reward = post_reward = torch.stack(rewards, 1)
-        prior_stoch = self._draw(prior_logits, sample, generator)
+        prior_stoch = draw_latent(prior_logits, sample=sample, generator=generator)
         pending = torch.ones_like(is_first)
         posterior = TWMState(post_stoch, post_logits, h, post_reward, memory, mem_mask, pending)
         prior = TWMState(prior_stoch, prior_logits, h, prior_reward, memory, mem_mask, pending)
@@ -637,7 +631,7 @@ class TWM(nn.Module):
         )
         h, memory, mem_mask = self._step(state, action.to(self._param().dtype))
         logits = self._latent_logits(self.latent_head(h))
-        stoch = self._draw(logits, sample, generator)
+        stoch = draw_latent(logits, sample=sample, generator=generator)
         reward = self.reward_head(h).squeeze(-1)
         return TWMState(stoch, logits, h, reward, memory, mem_mask, torch.ones_like(state.pending))
 
