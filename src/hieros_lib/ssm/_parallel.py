@@ -24,6 +24,7 @@ conjugate-Wirtinger convention for complex tensors::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -125,6 +126,38 @@ def _carry(
     return carry_in
 
 
+def _fill_chunks(
+    bv: torch.Tensor,
+    a_at: Callable[[int], torch.Tensor],
+    order: range,
+    start: torch.Tensor | None,
+    compiling: bool,
+) -> torch.Tensor:
+    """Every state of every chunk of ``bv (B, n, L, P)``, one op per position in ``order``.
+
+    Chunk ``c`` starts from ``start[:, c]`` (``(B, n, P)`` or broadcastable; zeros when None) and advances
+    with the decay ``a_at(pos)`` of each position.
+    """
+    out = torch.empty_like(bv)
+    first = order[0]
+    if start is None:
+        out[:, :, first] = bv[:, :, first]
+    else:
+        _addcmul_into(out[:, :, first], bv[:, :, first], a_at(first), start, compiling)
+    prev = first
+    for pos in order[1:]:
+        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_at(pos), out[:, :, prev], compiling)
+        prev = pos
+    return out
+
+
+def _unchunk(out: torch.Tensor, length: int) -> torch.Tensor:
+    """``(B, n, L, P)`` -> ``(B, T, P)``, dropping the padding after ``T = length``."""
+    batch, chunks, chunk, width = out.shape
+    out = out.reshape(batch, chunks * chunk, width)
+    return out[:, :length] if chunks * chunk != length else out
+
+
 def _scan_constant(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -143,27 +176,18 @@ def _scan_constant(
     bv = _chunk_view(b, chunks, chunk)
     a_c = a if a.dim() == 1 else a[:, None, :]
     order = range(chunk - 1, -1, -1) if reverse else range(chunk)
-    first, last = order[0], order[-1]
-    out = torch.empty_like(bv)
     single = chunks == 1
-    if single and initial_state is not None:
-        _addcmul_into(out[:, :, first], bv[:, :, first], a_c, initial_state[:, None, :], compiling)
-    else:
-        out[:, :, first] = bv[:, :, first]
-    prev = first
-    for pos in order[1:]:
-        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_c, out[:, :, prev], compiling)
-        prev = pos
+    start = initial_state[:, None, :] if single and initial_state is not None else None
+    out = _fill_chunks(bv, lambda pos: a_c, order, start, compiling)
     if not single:
         # Powers a**k, k = 1..L, laid out by position (forward: k = pos + 1; reverse: k = L - pos).
         powers = torch.cumprod(a_c.unsqueeze(-2).expand(*a_c.shape[:-1], chunk, width), dim=-2)
         if reverse:
             powers = powers.flip(-2)
         total = _int_pow(a_c, chunk).expand(batch, chunks, width)
-        carry_in = _carry(out[:, :, last], total, initial_state, reverse)
+        carry_in = _carry(out[:, :, order[-1]], total, initial_state, reverse)
         out.addcmul_(powers, carry_in[:, :, None, :])
-    out = out.reshape(batch, chunks * chunk, width)
-    return out[:, :length] if chunks * chunk != length else out
+    return _unchunk(out, length)
 
 
 def _scan_two_pass(
@@ -225,17 +249,7 @@ def _scan_two_pass(
         carry_in = _carry(run, total, initial_state, reverse)
     elif initial_state is not None:
         carry_in = initial_state[:, None, :]
-    out = torch.empty_like(bv)
-    if carry_in is None:
-        out[:, :, first] = bv[:, :, first]
-    else:
-        _addcmul_into(out[:, :, first], bv[:, :, first], a_at(first), carry_in, compiling)
-    prev = first
-    for pos in order[1:]:
-        _addcmul_into(out[:, :, pos], bv[:, :, pos], a_at(pos), out[:, :, prev], compiling)
-        prev = pos
-    out = out.reshape(batch, chunks * chunk, width)
-    return out[:, :length] if chunks * chunk != length else out
+    return _unchunk(_fill_chunks(bv, a_at, order, carry_in, compiling), length)
 
 
 def _scan(
