@@ -292,6 +292,17 @@ class SequenceReplay:
             self.sampler.on_insert(self.num_envs, self.num_items)
 
     # ------------------------------------------------------------------ reading
+    def _items_to_draw_from(self) -> int:
+        """``num_items``, checked to be at least one (a full sequence is stored in every environment)."""
+        n = self.num_items
+        check(
+            n >= 1,
+            "replay",
+            f"at least sequence_length={self.sequence_length} steps per environment",
+            got=f"{self._filled} steps",
+        )
+        return n
+
     def sequences(
         self, indices: np.ndarray | list[int], *, device: torch.device | str | None = None
     ) -> dict[str, torch.Tensor]:
@@ -308,13 +319,7 @@ class SequenceReplay:
             HierosError: If an index is out of range or not an integer, or nothing was added yet.
         """
         idx = np.asarray(indices)
-        n = self.num_items
-        check(
-            n >= 1,
-            "replay",
-            f"at least sequence_length={self.sequence_length} steps per environment",
-            got=f"{self._filled} steps",
-        )
+        n = self._items_to_draw_from()
         check(
             idx.ndim == 1 and idx.size >= 1 and idx.dtype.kind in "iu",
             "indices",
@@ -354,13 +359,7 @@ class SequenceReplay:
             HierosError: If fewer than ``sequence_length`` steps per environment are stored, or the
                 sampler returns indices that are not ``(batch_size,)`` integers in range.
         """
-        n = self.num_items
-        check(
-            n >= 1,
-            "replay",
-            f"at least sequence_length={self.sequence_length} steps per environment",
-            got=f"{self._filled} steps",
-        )
+        n = self._items_to_draw_from()
         idx = np.asarray(self.sampler.sample(n, batch_size))
         check(
             idx.shape == (batch_size,),
