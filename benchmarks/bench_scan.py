@@ -33,6 +33,11 @@ import torch
 
 from hieros_lib.ssm import S5, linear_scan
 
+try:
+    import resource
+except ImportError:  # not on Unix: page faults are not counted
+    resource = None  # type: ignore[assignment]
+
 SHAPES = [(16, 64, 128), (16, 64, 1024), (8, 1024, 256), (4, 4096, 256)]
 SWEEP_SHAPES = [(1, 16), (16, 128), (16, 1024)]
 SWEEP_LENGTHS = [1, 2, 4, 8, 16, 32, 64, 128]
@@ -43,9 +48,7 @@ TUNED_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 32), "MALLOC_TRIM_THRESHO
 
 def minor_faults() -> int:
     """Minor page faults of this process so far (0 where the ``resource`` module is unavailable)."""
-    try:
-        import resource
-    except ImportError:  # not on Unix
+    if resource is None:
         return 0
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
