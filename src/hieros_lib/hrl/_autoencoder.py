@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 from hieros_lib.nn import MLP, categorical_entropy, categorical_kl, sample_onehot, symlog, unimix_logits
 
 __all__ = ["SubgoalAutoencoder"]
@@ -78,7 +78,7 @@ class SubgoalAutoencoder(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("h_dim", h_dim), ("groups", groups), ("classes", classes)):
-            check(isinstance(value, int) and value > 0, name, "a positive int", got=value)
+            check_int(value, name, minimum=1)
         check(beta >= 0.0, "beta", "a non-negative float", got=beta)
         check(0.0 <= unimix <= 1.0, "unimix", "a float in [0, 1]", got=unimix)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 
 __all__ = ["ImageDecoder", "ImageEncoder"]
 
@@ -26,9 +26,8 @@ class _ChannelNorm(nn.Module):
 
 
 def _num_stages(image_size: int, min_resolution: int) -> int:
-    check(isinstance(image_size, int) and image_size > 0, "image_size", "a positive int", got=image_size)
-    check(isinstance(min_resolution, int) and min_resolution > 0, "min_resolution", "a positive int",
-          got=min_resolution)
+    check_int(image_size, "image_size", minimum=1)
+    check_int(min_resolution, "min_resolution", minimum=1)
     ratio = image_size // min_resolution
     stages = round(math.log2(ratio)) if ratio >= 1 else 0
     check(
@@ -78,9 +77,8 @@ class ImageEncoder(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check(isinstance(in_channels, int) and in_channels > 0, "in_channels", "a positive int",
-              got=in_channels)
-        check(isinstance(depth, int) and depth > 0, "depth", "a positive int", got=depth)
+        check_int(in_channels, "in_channels", minimum=1)
+        check_int(depth, "depth", minimum=1)
         stages = _num_stages(image_size, min_resolution)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         layers: list[nn.Module] = []
@@ -160,10 +158,9 @@ class ImageDecoder(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check(isinstance(in_dim, int) and in_dim > 0, "in_dim", "a positive int", got=in_dim)
-        check(isinstance(out_channels, int) and out_channels > 0, "out_channels", "a positive int",
-              got=out_channels)
-        check(isinstance(depth, int) and depth > 0, "depth", "a positive int", got=depth)
+        check_int(in_dim, "in_dim", minimum=1)
+        check_int(out_channels, "out_channels", minimum=1)
+        check_int(depth, "depth", minimum=1)
         stages = _num_stages(image_size, min_resolution)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         channels = depth * 2 ** (stages - 1)

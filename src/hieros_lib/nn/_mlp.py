@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 
 __all__ = ["MLP"]
 
@@ -52,8 +52,8 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("hidden", hidden)):
-            check(isinstance(value, int) and value > 0, name, "a positive int", got=value)
-        check(isinstance(layers, int) and layers >= 0, "layers", "a non-negative int", got=layers)
+            check_int(value, name, minimum=1)
+        check_int(layers, "layers", minimum=0)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         blocks: list[nn.Module] = []
         width = in_dim

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 from hieros_lib.nn._functional import symexp, symlog
 
 __all__ = ["TwoHot"]
@@ -40,7 +40,7 @@ class TwoHot(nn.Module):
 
     def __init__(self, num_bins: int = 255, low: float = -20.0, high: float = 20.0) -> None:
         super().__init__()
-        check(isinstance(num_bins, int) and num_bins >= 2, "num_bins", "an int >= 2", got=num_bins)
+        check_int(num_bins, "num_bins", minimum=2)
         check(low < high, "low", f"a value below high={high}", got=low)
         self.num_bins = num_bins
         self.low = float(low)

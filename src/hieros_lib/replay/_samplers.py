@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from hieros_lib.errors import HierosError, check
+from hieros_lib.errors import HierosError, check, check_float, check_int, is_int
 
 __all__ = [
     "ETBSampler",
@@ -67,7 +67,7 @@ def _make_generator(generator: int | np.random.Generator | None) -> np.random.Ge
     if generator is None:
         return np.random.default_rng()
     check(
-        isinstance(generator, (int, np.integer)) and not isinstance(generator, bool) and int(generator) >= 0,
+        is_int(generator) and int(generator) >= 0,
         "generator",
         "a non-negative int seed, a numpy.random.Generator or None",
         got=repr(generator),
@@ -105,19 +105,18 @@ def _rng_from_state(state: Any) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
+# The most items a sampler indexes: indices are computed through float64, exact up to 2**53.
+_MAX_ITEMS = 2**53
+
+
 def _check_sample_args(num_items: int, batch_size: int) -> None:
     check(
-        isinstance(num_items, (int, np.integer)) and not isinstance(num_items, bool) and num_items >= 1,
+        is_int(num_items) and 1 <= num_items <= _MAX_ITEMS,
         "num_items",
-        "an int >= 1 (there must be something to sample)",
-        got=repr(num_items),
+        "an int in [1, 2**53] (there must be something to sample)",
+        got=lambda: repr(num_items),
     )
-    check(
-        isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and batch_size >= 1,
-        "batch_size",
-        "an int >= 1",
-        got=repr(batch_size),
-    )
+    check_int(batch_size, "batch_size", minimum=1)
 
 
 def _check_kind(state: Mapping[str, Any], kind: str) -> None:
@@ -228,13 +227,8 @@ class TimeBalancedSampler:
         replacement: bool = True,
         generator: int | np.random.Generator | None = None,
     ) -> None:
-        check(
-            isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0,
-            "temperature",
-            "a positive finite float",
-            got=repr(temperature),
-        )
-        self.temperature = float(temperature)
+        self.temperature = check_float(temperature, "temperature", minimum=0.0, exclusive_minimum=True)
+        check(isinstance(replacement, (bool, np.bool_)), "replacement", "a bool", got=repr(replacement))
         self.replacement = bool(replacement)
         self._rng = _make_generator(generator)
         # Visit counts of the items the sampler knows about, oldest first: self._visits[self._start:].
@@ -261,11 +255,11 @@ class TimeBalancedSampler:
         Raises:
             HierosError: If the counts are negative or ``num_items`` exceeds the items inserted.
         """
-        check(isinstance(num_new, (int, np.integer)) and num_new >= 0, "num_new", "an int >= 0", got=num_new)
-        total = self.num_known + int(num_new)
+        num_new = check_int(num_new, "num_new", minimum=0)
+        total = self.num_known + num_new
         if num_items is not None:
             check(
-                isinstance(num_items, (int, np.integer)) and 0 <= num_items <= total,
+                is_int(num_items) and 0 <= num_items <= total,
                 "num_items",
                 f"an int in [0, {total}] (items inserted and not dropped)",
                 got=num_items,
@@ -284,7 +278,7 @@ class TimeBalancedSampler:
     def visits(self, num_items: int) -> np.ndarray:
         """Visit counts of the ``num_items`` newest items, oldest first (a copy), shape ``(num_items,)``."""
         check(
-            isinstance(num_items, (int, np.integer)) and 0 <= num_items <= self.num_known,
+            is_int(num_items) and 0 <= num_items <= self.num_known,
             "num_items",
             f"an int in [0, {self.num_known}] (items inserted via on_insert and not dropped)",
             got=num_items,
@@ -293,12 +287,7 @@ class TimeBalancedSampler:
 
     def probabilities(self, num_items: int) -> np.ndarray:
         """Equation 6 over the ``num_items`` newest items: ``softmax(-visits / temperature)``, float64."""
-        check(
-            isinstance(num_items, (int, np.integer)) and num_items >= 1,
-            "num_items",
-            "an int >= 1",
-            got=repr(num_items),
-        )
+        check_int(num_items, "num_items", minimum=1, maximum=_MAX_ITEMS)
         logits = -self.visits(num_items).astype(np.float64) / self.temperature
         weights = np.exp(logits - logits.max())
         return weights / weights.sum()
@@ -364,14 +353,11 @@ class TimeBalancedSampler:
         )
         check(bool((visits >= 0).all()), "state['visits']", "non-negative counts")
         temperature: Any = state.get("temperature")
-        check(
-            isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0,
-            "state['temperature']",
-            "a positive finite float",
-            got=repr(temperature),
+        temperature = check_float(
+            temperature, "state['temperature']", minimum=0.0, exclusive_minimum=True
         )
         rng = _rng_from_state(state["rng"])
-        self.temperature = float(temperature)
+        self.temperature = temperature
         self.replacement = bool(state.get("replacement", True))
         self._visits = np.concatenate([visits.astype(np.int64), np.zeros(16, dtype=np.int64)])
         self._start, self._end = 0, int(visits.shape[0])
@@ -405,7 +391,7 @@ def etbs_cdf(x: np.ndarray | float, n: int) -> np.ndarray:
         >>> etbs_cdf([100.0, 500.0, 1000.0], 1000).round(4).tolist()  # the oldest half holds 84% of the mass
         [0.3205, 0.8443, 1.0]
     """
-    check(isinstance(n, (int, np.integer)) and n > 2, "n", "an int > 2", got=repr(n))
+    check_int(n, "n", minimum=3)
     x = np.asarray(x, dtype=np.float64)
     log_n = math.log(n)
     denominator = 2.0 * log_n - n - 2.0 * math.log(2.0) + 2.0
@@ -461,13 +447,7 @@ class ETBSampler:
     def __init__(
         self, *, temperature: float = 0.3, generator: int | np.random.Generator | None = None
     ) -> None:
-        check(
-            isinstance(temperature, (int, float)) and 0.0 <= temperature <= 1.0,
-            "temperature",
-            "a float in [0, 1]",
-            got=repr(temperature),
-        )
-        self.temperature = float(temperature)
+        self.temperature = check_float(temperature, "temperature", minimum=0.0, maximum=1.0)
         self._rng = _make_generator(generator)
 
     def sample(self, num_items: int, batch_size: int) -> np.ndarray:
@@ -508,12 +488,7 @@ class ETBSampler:
         """
         _check_kind(state, "etbs")
         temperature: Any = state.get("temperature")
-        check(
-            isinstance(temperature, (int, float)) and 0.0 <= temperature <= 1.0,
-            "state['temperature']",
-            "a float in [0, 1]",
-            got=repr(temperature),
-        )
+        temperature = check_float(temperature, "state['temperature']", minimum=0.0, maximum=1.0)
         rng = _rng_from_state(state["rng"])
-        self.temperature = float(temperature)
+        self.temperature = temperature
         self._rng = rng

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from hieros_lib.errors import HierosError, check
+from hieros_lib._io import atomic_write
+from hieros_lib.errors import HierosError, check, check_int
 from hieros_lib.replay._samplers import Sampler, UniformSampler
 
 __all__ = ["REQUIRED_FIELDS", "SequenceReplay"]
@@ -35,6 +36,72 @@ def _to_numpy(value: Any, name: str) -> np.ndarray:
         return np.asarray(value)
     except (TypeError, ValueError) as err:
         raise HierosError(f"step[{name!r}]: expected an array-like, got {type(value).__name__}") from err
+
+
+def _fit(name: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``arr`` in the storage dtype ``dtype``, converted only where the values keep their meaning.
+
+    Floats of any precision go into a float field (rounded to its precision); integers go into an integer
+    field that holds their values; ``bool`` or 0/1 integers into a ``bool`` field; integers go into the
+    float32 ``reward`` only where float32 holds them exactly. Anything else raises.
+    """
+    field = f"step[{name!r}]"
+    kind, target = arr.dtype.kind, dtype.kind
+    if arr.dtype == dtype:
+        return arr
+    if target == "f":
+        if kind == "f":
+            return arr.astype(dtype)
+        if name == "reward" and kind in "iu":
+            converted = arr.astype(dtype)
+            check(
+                bool((converted.astype(arr.dtype) == arr).all()),
+                field,
+                f"integers that {dtype} holds exactly",
+                got=lambda: arr.tolist(),
+            )
+            return converted
+        check(False, field, f"a float array (the field is stored as {dtype})", got=arr.dtype)
+    if target == "b":
+        check(
+            kind == "b" or (kind in "iu" and bool(np.isin(arr, (0, 1)).all())),
+            field,
+            "bool (or 0/1) values",
+            got=arr.dtype,
+        )
+        return arr.astype(bool)
+    if target in "iu":
+        info = np.iinfo(dtype)
+        check(
+            kind in "iu" and (arr.size == 0 or (int(arr.min()) >= info.min and int(arr.max()) <= info.max)),
+            field,
+            f"integers that fit the field's dtype {dtype}",
+            got=lambda: f"{arr.dtype} values in [{arr.min()}, {arr.max()}]" if kind in "iu" else arr.dtype,
+        )
+        return arr.astype(dtype)
+    raise HierosError(f"{field}: expected dtype {dtype}, got {arr.dtype}")
+
+
+def _check_sampler_items(sampler: Sampler, num_items: int) -> None:
+    """A sampler that tracks items (``num_known``) must track exactly the ``num_items`` stored."""
+    known = getattr(sampler, "num_known", None)
+    if known is not None:
+        check(
+            known == num_items,
+            "sampler",
+            f"state for the {num_items} items stored in the file",
+            got=f"a state for {known} items",
+        )
+
+
+def _check_device(device: torch.device | str | None) -> torch.device | None:
+    if device is None:
+        return None
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        message = f"device: expected a torch device such as 'cpu' or 'cuda:0', got {device!r}"
+        raise HierosError(message) from err
 
 
 class SequenceReplay:
@@ -67,6 +134,13 @@ class SequenceReplay:
       take). Without ``num_actions``, float vectors are stored and returned as ``float32``; integer
       indices are stored and returned as ``int64`` ``(B, T)``.
     - Any extra field (e.g. a subgoal) is stored alongside: floats as ``float32``, other dtypes as given.
+
+    **Dtypes.** The first :meth:`add` fixes every field's storage dtype as listed above. Every later value
+    must fit that dtype without changing meaning, or :meth:`add` raises: a float field takes floats of any
+    precision (rounded to ``float32``, the one documented conversion; the reward also takes integers
+    that ``float32`` holds exactly), an integer field takes integers whose values it can hold, a ``bool``
+    field takes ``bool`` or 0/1 integers. A float never goes into an integer field (no truncation), and
+    integer images never go into a float field (no mixing of the 0-255 and float scales).
 
     Args:
         capacity: Total number of steps kept (over all environments); a multiple of ``num_envs`` with
@@ -104,17 +178,9 @@ class SequenceReplay:
         sampler: Sampler | None = None,
         num_actions: int | None = None,
     ) -> None:
-        for name, value in (
-            ("capacity", capacity),
-            ("sequence_length", sequence_length),
-            ("num_envs", num_envs),
-        ):
-            check(
-                isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1,
-                name,
-                "an int >= 1",
-                got=repr(value),
-            )
+        capacity = check_int(capacity, "capacity", minimum=1)
+        sequence_length = check_int(sequence_length, "sequence_length", minimum=1)
+        num_envs = check_int(num_envs, "num_envs", minimum=1)
         check(capacity % num_envs == 0, "capacity", f"a multiple of num_envs={num_envs}", got=capacity)
         check(
             capacity // num_envs >= sequence_length,
@@ -123,14 +189,7 @@ class SequenceReplay:
             got=capacity,
         )
         if num_actions is not None:
-            check(
-                isinstance(num_actions, (int, np.integer))
-                and not isinstance(num_actions, bool)
-                and num_actions >= 1,
-                "num_actions",
-                "an int >= 1 or None",
-                got=repr(num_actions),
-            )
+            num_actions = check_int(num_actions, "num_actions", minimum=1)
         if sampler is None:
             sampler = UniformSampler()
         check(
@@ -195,8 +254,6 @@ class SequenceReplay:
                 f"an array with leading axis num_envs={n}",
                 got=arr.shape,
             )
-            out[name] = self._convert_field(name, arr)
-        for name, arr in out.items():
             if name in self._data:
                 spec = self._data[name]
                 check(
@@ -205,9 +262,13 @@ class SequenceReplay:
                     f"per-step shape {spec.shape[2:]} as in earlier steps",
                     got=arr.shape[1:],
                 )
+                out[name] = _fit(name, arr, spec.dtype)
+            else:
+                out[name] = self._convert_field(name, arr)
         return out
 
     def _convert_field(self, name: str, arr: np.ndarray) -> np.ndarray:
+        """The first value of a field: validate it and choose its storage dtype."""
         n = self.num_envs
         kind = arr.dtype.kind
         check(kind in "biuf", f"step[{name!r}]", "a bool, integer or float array", got=arr.dtype)
@@ -215,26 +276,18 @@ class SequenceReplay:
             if arr.dtype == np.uint8:
                 return arr
             check(kind == "f", "step['obs']", "uint8 images or float vectors", got=arr.dtype)
-            check(bool(np.isfinite(arr).all()), "step['obs']", "finite values (no NaN / inf)")
-            return arr.astype(np.float32)
+            return _fit(name, arr, np.dtype(np.float32))
         if name == "reward":
             check(
-                arr.shape == (n,) and kind in "biuf",
+                arr.shape == (n,) and kind in "iuf",
                 "step['reward']",
                 f"a float array of shape ({n},)",
                 got=f"{arr.dtype} {arr.shape}",
             )
-            check(bool(np.isfinite(arr).all()), "step['reward']", "finite values (no NaN / inf)")
-            return arr.astype(np.float32)
+            return _fit(name, arr, np.dtype(np.float32))
         if name in _FLAGS:
             check(arr.shape == (n,), f"step[{name!r}]", f"a bool array of shape ({n},)", got=arr.shape)
-            check(
-                kind == "b" or bool(np.isin(arr, (0, 1)).all()),
-                f"step[{name!r}]",
-                "bool (or 0/1) values",
-                got=arr.dtype,
-            )
-            return arr.astype(bool)
+            return _fit(name, arr, np.dtype(bool))
         if name == "action":
             if self.num_actions is not None:
                 check(
@@ -243,26 +296,31 @@ class SequenceReplay:
                     f"int action indices of shape ({n},) (num_actions={self.num_actions})",
                     got=f"{arr.dtype} {arr.shape}",
                 )
-                check(
-                    bool(((arr >= 0) & (arr < self.num_actions)).all()),
-                    "step['action']",
-                    f"indices in [0, {self.num_actions})",
-                    got=arr.tolist(),
-                )
-                return arr.astype(np.int64)
+                return _fit(name, arr, np.dtype(np.int64))
             if kind == "f":
-                check(bool(np.isfinite(arr).all()), "step['action']", "finite values (no NaN / inf)")
-                return arr.astype(np.float32)
+                return _fit(name, arr, np.dtype(np.float32))
             check(
                 kind in "iu" and arr.shape == (n,),
                 "step['action']",
                 f"float vectors (num_envs, A) or int indices ({n},)",
                 got=f"{arr.dtype} {arr.shape}",
             )
-            return arr.astype(np.int64)
+            return _fit(name, arr, np.dtype(np.int64))
         if kind == "f":
-            return arr.astype(np.float32)
+            return _fit(name, arr, np.dtype(np.float32))
         return arr
+
+    def _check_values(self, name: str, arr: np.ndarray) -> None:
+        """Value rules that hold for every step of a field (after the dtype was fitted)."""
+        if arr.dtype.kind == "f" and name in ("obs", "reward", "action"):
+            check(bool(np.isfinite(arr).all()), f"step[{name!r}]", "finite values (no NaN / inf)")
+        if name == "action" and self.num_actions is not None:
+            check(
+                bool(((arr >= 0) & (arr < self.num_actions)).all()),
+                "step['action']",
+                f"indices in [0, {self.num_actions})",
+                got=lambda: arr.tolist(),
+            )
 
     def add(self, step: Mapping[str, Any]) -> None:
         """Append one step for every environment (numpy arrays or tensors, leading axis ``num_envs``).
@@ -276,20 +334,26 @@ class SequenceReplay:
                 shape ``(num_envs, ...)``.
 
         Raises:
-            HierosError: On a missing or extra field, a wrong shape or dtype, a non-finite float
-                observation or reward, or an action index outside ``[0, num_actions)``.
+            HierosError: On a missing or extra field, a wrong shape, a dtype that does not fit the field
+                (see "Dtypes" in the class docs), a non-finite float observation, reward or action, or an
+                action index outside ``[0, num_actions)``; or if the sampler refuses the new items.
         """
         converted = self._convert(step)
+        for name, arr in converted.items():
+            self._check_values(name, arr)
+        filled = min(self._filled + 1, self._rows)
+        if filled >= self.sequence_length:
+            # The sampler hears of the new items before anything is written: if it refuses them, the
+            # storage is unchanged (it validates before it changes its own state).
+            self.sampler.on_insert(self.num_envs, self.num_envs * (filled - self.sequence_length + 1))
         if not self._data:
             for name, arr in converted.items():
                 self._data[name] = np.zeros((self._rows, *arr.shape), dtype=arr.dtype)
         for name, arr in converted.items():
             self._data[name][self._next_row] = arr
         self._next_row = (self._next_row + 1) % self._rows
-        self._filled = min(self._filled + 1, self._rows)
+        self._filled = filled
         self._total += 1
-        if self._filled >= self.sequence_length:
-            self.sampler.on_insert(self.num_envs, self.num_items)
 
     # ------------------------------------------------------------------ reading
     def _items_to_draw_from(self) -> int:
@@ -318,6 +382,7 @@ class SequenceReplay:
         Raises:
             HierosError: If an index is out of range or not an integer, or nothing was added yet.
         """
+        device = _check_device(device)
         idx = np.asarray(indices)
         n = self._items_to_draw_from()
         check(
@@ -342,7 +407,13 @@ class SequenceReplay:
             tensor = torch.from_numpy(np.ascontiguousarray(arr[rows, envs]))
             if name == "action" and self.num_actions is not None:
                 tensor = torch.nn.functional.one_hot(tensor, self.num_actions).to(torch.float32)
-            out[name] = tensor.to(device) if device is not None else tensor
+            out[name] = tensor
+        if device is not None and device.type != "cpu":
+            try:
+                out = {name: tensor.to(device) for name, tensor in out.items()}
+            except (RuntimeError, AssertionError) as err:  # e.g. no such CUDA device, no CUDA build
+                message = f"device: expected a device this machine has, got {device} ({err})"
+                raise HierosError(message) from err
         return out
 
     def sample(self, batch_size: int, *, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
@@ -356,32 +427,42 @@ class SequenceReplay:
             ``{field: tensor (B, T, ...)}`` as in :meth:`sequences`.
 
         Raises:
-            HierosError: If fewer than ``sequence_length`` steps per environment are stored, or the
-                sampler returns indices that are not ``(batch_size,)`` integers in range.
+            HierosError: If fewer than ``sequence_length`` steps per environment are stored, the device is
+                not a valid device, or the sampler returns indices that are not ``(batch_size,)``
+                integers in range. A failed call leaves the sampler as it was (no visits counted).
         """
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        device = _check_device(device)
         n = self._items_to_draw_from()
-        idx = np.asarray(self.sampler.sample(n, batch_size))
-        check(
-            idx.shape == (batch_size,),
-            "sampler.sample",
-            f"an index array of shape ({batch_size},)",
-            got=idx.shape,
-        )
-        return self.sequences(idx, device=device)
+        # A sampler may count the draw (visit counts): if anything after it fails, put it back as it was.
+        previous = self.sampler.state_dict()
+        try:
+            idx = np.asarray(self.sampler.sample(n, batch_size))
+            check(
+                idx.shape == (batch_size,),
+                "sampler.sample",
+                f"an index array of shape ({batch_size},)",
+                got=idx.shape,
+            )
+            return self.sequences(idx, device=device)
+        except BaseException:
+            self.sampler.load_state_dict(previous)
+            raise
 
     # ------------------------------------------------------------------ disk
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the stored steps (oldest first) and the sampler state to an ``.npz`` file.
 
-        The file is written to ``path + ".tmp"`` first and then renamed, so a crash never leaves a half
-        written file under ``path``. The sampler's state must hold JSON data and numpy arrays at the top
-        level (all samplers here do).
+        The file is written to a temporary file beside ``path`` first, synced and renamed, so a crash
+        never leaves a half written file under ``path`` (the previous file stays until the rename). The
+        sampler's state must hold JSON data and numpy arrays at the top level (all samplers here do).
 
         Args:
             path: File to write (used as given; no suffix is added).
 
         Raises:
-            HierosError: If the sampler state cannot be stored.
+            HierosError: If the sampler state cannot be stored, ``path`` is a directory, or the file cannot
+                be written (missing directory, no permission, disk full); ``path`` is then unchanged.
         """
         path = Path(path)
         order = (self._next_row - self._filled + np.arange(self._filled)) % self._rows
@@ -411,10 +492,7 @@ class SequenceReplay:
             raise HierosError(
                 f"sampler.state_dict(): expected JSON data and numpy arrays, got {err}"
             ) from err
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
+        atomic_write(path, lambda handle: np.savez(handle, **arrays), what="replay file")  # type: ignore[arg-type]
         logger.debug("saved %d steps of replay to %s", len(self), path)
 
     def load(self, path: str | os.PathLike[str]) -> None:
@@ -432,13 +510,18 @@ class SequenceReplay:
                 not match this storage.
         """
         where = f"replay file {os.fspath(path)!r}"
+        expected = "an .npz written by SequenceReplay.save"
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            npz = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+            raise HierosError(f"{where}: expected {expected}, got {err!r}") from err
+        if not isinstance(npz, np.lib.npyio.NpzFile):  # a plain .npy holds one array, not an archive
+            raise HierosError(f"{where}: expected {expected}, got a single {type(npz).__name__}")
+        try:
+            with npz:
                 loaded = {k: npz[k] for k in npz.files}
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-            raise HierosError(
-                f"{where}: expected an .npz written by SequenceReplay.save, got {err!r}"
-            ) from err
+            raise HierosError(f"{where}: expected {expected}, got {err!r}") from err
         check("meta" in loaded, where, "a 'meta' entry", got=sorted(loaded))
         try:
             meta = json.loads(str(loaded["meta"]))
@@ -531,10 +614,14 @@ class SequenceReplay:
         for key in meta.get("sampler_arrays", []):
             check(isinstance(key, str) and key in loaded, where, f"an array {key!r}", got="missing")
             sampler_state[key.removeprefix("sampler.")] = loaded[key]
-        # Sampler last, with a rollback, so a failure leaves everything as it was.
+        # Sampler last, with a rollback, so a failure leaves everything as it was. The loaded sampler must
+        # agree with the loaded storage on the number of items (a visit-count array of another length would
+        # make a later add fail after writing).
+        num_items = self.num_envs * max(0, filled - self.sequence_length + 1)
         previous = self.sampler.state_dict()
         try:
             self.sampler.load_state_dict(sampler_state)
+            _check_sampler_items(self.sampler, num_items)
         except HierosError as err:
             self.sampler.load_state_dict(previous)
             raise HierosError(f"{where}: sampler state: {err}") from err

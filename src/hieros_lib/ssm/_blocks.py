@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 from hieros_lib.ssm._s5 import S5
 
 __all__ = ["S5Block", "S5Stack"]
@@ -201,7 +201,7 @@ class S5Stack(nn.Module):
         **block_kwargs: Any,
     ) -> None:
         super().__init__()
-        check(isinstance(num_blocks, int) and num_blocks >= 1, "num_blocks", "a positive int", got=num_blocks)
+        check_int(num_blocks, "num_blocks", minimum=1)
         self.layers = nn.ModuleList(
             S5Block(
                 d_model,

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from hieros_lib.errors import HierosError, check
+from hieros_lib.errors import HierosError, check, check_int
 from hieros_lib.ssm._init import hippo_n_blocks, lecun_normal
 from hieros_lib.ssm._scan import Backend, linear_scan
 
@@ -111,8 +111,8 @@ class S5(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check(isinstance(d_model, int) and d_model >= 1, "d_model", "a positive int", got=d_model)
-        check(isinstance(d_state, int) and d_state >= 1, "d_state", "a positive int", got=d_state)
+        check_int(d_model, "d_model", minimum=1)
+        check_int(d_state, "d_state", minimum=1)
         check(
             discretization in ("zoh", "bilinear"),
             "discretization",
@@ -224,7 +224,7 @@ class S5(nn.Module):
 
     def initial_state(self, batch_size: int, *, device: torch.device | str | None = None) -> torch.Tensor:
         """Zero state ``(batch_size, P)`` of :attr:`state_dtype` on ``device`` (default: the parameters')."""
-        check(isinstance(batch_size, int) and batch_size >= 1, "batch_size", "a positive int", got=batch_size)
+        check_int(batch_size, "batch_size", minimum=1)
         device = self.Lambda_re.device if device is None else device
         return torch.zeros(batch_size, self.P, dtype=self.state_dtype, device=device)
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 from hieros_lib.nn import (
     MLP,
     ImageDecoder,
@@ -279,7 +279,7 @@ class LatentConfig:
             "reward_bins",
         ):
             value = getattr(self, name)
-            check(isinstance(value, int) and value > 0, name, "a positive int", got=value)
+            check_int(value, name, minimum=1)
         check(0.0 <= self.unimix < 1.0, "unimix", "a float in [0, 1)", got=self.unimix)
         check(self.head_layers >= 0, "head_layers", "an int >= 0", got=self.head_layers)
         check(self.free_bits >= 0.0, "free_bits", "a float >= 0", got=self.free_bits)

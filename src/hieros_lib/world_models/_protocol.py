@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import torch
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 
 __all__ = [
     "BATCH_FIELDS",
@@ -464,7 +464,7 @@ def imagine(
     Raises:
         HierosError: If ``horizon`` is negative or the policy returns a wrong shape.
     """
-    check(isinstance(horizon, int) and horizon >= 0, "horizon", "an int >= 0", got=horizon)
+    check_int(horizon, "horizon", minimum=0)
     states = [start]
     actions = []
     state = start

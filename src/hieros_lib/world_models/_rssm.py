@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 from hieros_lib.nn import MLP
 from hieros_lib.world_models._latent import LatentConfig, LatentWorldModel, draw_latent
 from hieros_lib.world_models._protocol import Observation, shift_actions, validate_sequence
@@ -71,7 +71,7 @@ class RSSMConfig(LatentConfig):
         super().__post_init__()
         for name in ("deter_dim", "hidden"):
             value = getattr(self, name)
-            check(isinstance(value, int) and value > 0, name, "a positive int", got=value)
+            check_int(value, name, minimum=1)
 
 
 class _LayerNormGRU(nn.Module):
@@ -146,7 +146,7 @@ class RSSM(LatentWorldModel):
         Returns:
             :class:`RSSMState` with batch shape ``(B,)``.
         """
-        check(isinstance(batch_size, int) and batch_size > 0, "batch_size", "a positive int", got=batch_size)
+        check_int(batch_size, "batch_size", minimum=1)
         param = self.init_deter
         device = param.device if device is None else torch.device(device)
         g, k = self.config.stoch_groups, self.config.stoch_classes

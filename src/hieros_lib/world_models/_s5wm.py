@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 from hieros_lib.nn import MLP, symlog
 from hieros_lib.ssm import S5Stack
 from hieros_lib.world_models._latent import LatentConfig, LatentWorldModel, draw_latent
@@ -94,7 +94,7 @@ class S5WMConfig(LatentConfig):
         super().__post_init__()
         for name in ("model_dim", "state_dim", "ssm_blocks", "num_layers", "deter_dim"):
             value = getattr(self, name)
-            check(isinstance(value, int) and value > 0, name, "a positive int", got=value)
+            check_int(value, name, minimum=1)
         check(
             self.deter_source in ("state", "output"),
             "deter_source",
@@ -176,7 +176,7 @@ class S5WM(LatentWorldModel):
         Returns:
             :class:`S5WMState` with batch shape ``(B,)``.
         """
-        check(isinstance(batch_size, int) and batch_size > 0, "batch_size", "a positive int", got=batch_size)
+        check_int(batch_size, "batch_size", minimum=1)
         param = self.deter_proj.weight
         device = param.device if device is None else torch.device(device)
         g, k = self.config.stoch_groups, self.config.stoch_classes

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 
 __all__ = ["RelativeMultiHeadAttention", "TransformerXL", "TransformerXLLayer", "relative_positions"]
 
@@ -239,7 +239,7 @@ class TransformerXL(nn.Module):
             ("head_dim", head_dim),
             ("ff_dim", ff_dim),
         ):
-            check(isinstance(value, int) and value > 0, name, "a positive int", got=value)
+            check_int(value, name, minimum=1)
         check(d_model % 2 == 0, "d_model", "an even int (sinusoidal positions)", got=d_model)
         check(0.0 <= dropout < 1.0, "dropout", "a float in [0, 1)", got=dropout)
         self.d_model = d_model

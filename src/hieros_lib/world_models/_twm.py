@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from hieros_lib.errors import check
+from hieros_lib.errors import check, check_int
 from hieros_lib.nn import (
     MLP,
     ImageDecoder,
@@ -160,10 +160,10 @@ class TWMConfig:
             "head_hidden",
         ):
             value = getattr(self, name)
-            check(isinstance(value, int) and value > 0, name, "a positive int", got=value)
+            check_int(value, name, minimum=1)
         for name in ("latent_layers", "head_layers"):
             value = getattr(self, name)
-            check(isinstance(value, int) and value >= 0, name, "a non-negative int", got=value)
+            check_int(value, name, minimum=0)
         for name in ("image_scale", "kl_scale", "latent_scale", "reward_scale", "cont_scale"):
             value = getattr(self, name)
             check(isinstance(value, (int, float)) and value >= 0, name, "a non-negative float", got=value)
@@ -494,7 +494,7 @@ class TWM(nn.Module):
         Returns:
             :class:`TWMState` with batch shape ``(B,)``.
         """
-        check(isinstance(batch_size, int) and batch_size > 0, "batch_size", "a positive int", got=batch_size)
+        check_int(batch_size, "batch_size", minimum=1)
         p = self._param()
         device = p.device if device is None else torch.device(device)
         c = self.config
