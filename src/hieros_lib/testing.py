@@ -1,4 +1,5 @@
-"""Testing helpers: compare a fast path with its plain reference on outputs *and* gradients.
+"""Testing helpers: compare a fast path with its plain reference on outputs *and* gradients; count host
+synchronisations.
 
 Every fast path in ``hieros_lib`` (a parallel scan, a GPU kernel, a fused layer) has a plain reference
 beside it. :func:`assert_matches_reference` runs both on the same inputs, compares every output, then
@@ -16,14 +17,83 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from hieros_lib.errors import HierosError
 
-__all__ = ["assert_matches_reference", "default_tolerances"]
+__all__ = ["assert_matches_reference", "count_host_syncs", "default_tolerances"]
+
+# Tensor operations whose result the host must wait for when the tensor lives on an accelerator.
+_SYNCING = frozenset(
+    {
+        "item",
+        "__bool__",
+        "__int__",
+        "__float__",
+        "__index__",
+        "tolist",
+        "numpy",
+        "nonzero",
+        "argwhere",
+        "unique",
+        "masked_select",
+    }
+)
+
+
+class _SyncCounter(TorchFunctionMode):
+    def __init__(self, calls: list[str]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        name = getattr(func, "__name__", "")
+        if name in _SYNCING:
+            self.calls.append(name)
+        elif name == "__getitem__" and len(args) > 1:
+            index = args[1] if isinstance(args[1], tuple) else (args[1],)
+            if any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in index):
+                self.calls.append("__getitem__[bool mask]")
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def count_host_syncs() -> Iterator[list[str]]:
+    """Record every tensor operation inside the block that makes the host wait for the device.
+
+    On a GPU these are device-to-host synchronisations (``.item()``, ``bool(tensor)``, ``.tolist()``,
+    ``nonzero``, boolean-mask indexing, ...); recording them by name works on any device, so the CPU
+    test suite can hold hot paths to a budget of synchronisations. On CUDA,
+    ``torch.cuda.set_sync_debug_mode`` is the exact check.
+
+    Yields:
+        The list of recorded operation names, filled as the block runs.
+
+    Examples:
+        >>> import torch
+        >>> from hieros_lib.testing import count_host_syncs
+        >>> x = torch.ones(3)
+        >>> with count_host_syncs() as calls:
+        ...     y = x * 2
+        ...     ok = bool((y > 0).all())
+        >>> calls
+        ['__bool__']
+    """
+    calls: list[str] = []
+    with _SyncCounter(calls):
+        yield calls
+
 
 # (rtol, atol) per dtype. Complex dtypes use the tolerance of their real component type.
 _TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
@@ -153,18 +223,18 @@ def assert_matches_reference(
         if f.is_complex():
             g = torch.complex(g, torch.randn(f.shape, generator=generator, dtype=torch.float64))
         upstream.append(g.to(f.dtype))
-    leaves = [
-        i for i, x in enumerate(fast_in) if isinstance(x, torch.Tensor) and x.requires_grad
-    ]
+    leaves = [i for i, x in enumerate(fast_in) if isinstance(x, torch.Tensor) and x.requires_grad]
     if not leaves:
         return
     fast_grads = torch.autograd.grad(
-        [f for f, _ in pairs], [fast_in[i] for i in leaves],
+        [f for f, _ in pairs],
+        [fast_in[i] for i in leaves],
         grad_outputs=[g.to(f.device) for g, (f, _) in zip(upstream, pairs, strict=True)],
         allow_unused=True,
     )
     ref_grads = torch.autograd.grad(
-        [r for _, r in pairs], [ref_in[i] for i in leaves],
+        [r for _, r in pairs],
+        [ref_in[i] for i in leaves],
         grad_outputs=[g.to(r.device, r.dtype) for g, (_, r) in zip(upstream, pairs, strict=True)],
         allow_unused=True,
     )

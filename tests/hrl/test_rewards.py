@@ -31,7 +31,7 @@ def test_subgoal_reward_hand_values() -> None:
     )
     # (g / m) . (s / m) with m = max(|g|, |s|)
     want = [1.0, 50 / 100, 12.5 / 25, 20 / 25, 3 / 25, -1.0, 0.0, 40 / 100]
-    torch.testing.assert_close(subgoal_reward(states, g), torch.tensor(want, dtype=torch.float64))
+    torch.testing.assert_close(subgoal_reward(states, g[None]), torch.tensor(want, dtype=torch.float64))
     zero = torch.zeros(3)
     assert subgoal_reward(zero, zero).item() == 0.0
 
@@ -39,7 +39,7 @@ def test_subgoal_reward_hand_values() -> None:
 def test_subgoal_reward_punishes_overshooting_like_director() -> None:
     g = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     scales = torch.tensor([0.25, 0.5, 1.0, 1.5, 2.0, 4.0], dtype=torch.float64)
-    rewards = subgoal_reward(scales[:, None] * g, g)
+    rewards = subgoal_reward(scales[:, None] * g, g[None])
     # s = c g gives c below the goal and 1 / c beyond it: the peak is at the goal itself
     want = torch.where(scales <= 1, scales, 1 / scales)
     torch.testing.assert_close(rewards, want)
@@ -63,19 +63,35 @@ def test_subgoal_reward_is_at_most_one_and_largest_at_the_goal(s: object, g: obj
 
 def test_subgoal_reward_broadcasts_a_goal_over_time() -> None:
     gen = torch.Generator().manual_seed(0)
-    states = torch.randn(5, 3, 4, generator=gen)  # (T, B, D)
+    states = torch.randn(3, 5, 4, generator=gen)  # (B, T, D)
     goals = torch.randn(3, 4, generator=gen)  # (B, D), held over the horizon
-    got = subgoal_reward(states, goals)
-    assert got.shape == (5, 3)
+    got = subgoal_reward(states, goals[:, None])  # the time axis made explicit
+    assert got.shape == (3, 5)
     for t in range(5):
         for b in range(3):
-            s, g = states[t, b], goals[b]
+            s, g = states[b, t], goals[b]
             m = max(s.norm().item(), g.norm().item())
-            assert got[t, b].item() == pytest.approx((s @ g).item() / m**2, rel=1e-5)
+            assert got[b, t].item() == pytest.approx((s @ g).item() / m**2, rel=1e-5)
     with pytest.raises(HierosError, match="goal"):
-        subgoal_reward(states, torch.randn(3, 5))
+        subgoal_reward(states, torch.randn(3, 1, 5))
     with pytest.raises(HierosError, match="goal"):
-        subgoal_reward(states, torch.randn(2, 4))
+        subgoal_reward(states, torch.randn(2, 1, 4))
+
+
+def test_subgoal_reward_refuses_a_goal_without_its_time_axis() -> None:
+    """(B, D) against (B, H + 1, D) with B == H + 1 would broadcast B against time: refused."""
+    gen = torch.Generator().manual_seed(1)
+    states = torch.randn(4, 4, 6, generator=gen)
+    with pytest.raises(HierosError, match="rank"):
+        subgoal_reward(states, torch.randn(4, 6, generator=gen))
+
+
+def test_subgoal_reward_is_finite_for_huge_inputs() -> None:
+    g = torch.tensor([3e20, 4e20])
+    s = torch.tensor([[3e20, 4e20], [-6e20, 1e19], [1.0, 2.0]])
+    r = subgoal_reward(s, g[None])
+    assert bool(torch.isfinite(r).all()) and bool((r.abs() <= 1.0).all())
+    assert r[0].item() == pytest.approx(1.0)
 
 
 def test_subgoal_reward_gradient_isolation() -> None:

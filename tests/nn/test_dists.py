@@ -186,3 +186,10 @@ def test_image_mse_hand_values() -> None:
     torch.testing.assert_close(got, want)
     with pytest.raises(HierosError, match="target"):
         image_mse(pred, target[..., :3])
+
+
+def test_sample_onehot_names_non_finite_logits() -> None:
+    logits = torch.zeros(2, 4)
+    logits[1, 2] = float("nan")
+    with pytest.raises(HierosError, match=r"^logits: expected finite values"):
+        sample_onehot(logits, generator=torch.Generator().manual_seed(0))

@@ -56,7 +56,7 @@ def test_stack_step_split_and_reset(final_norm):
     x, reset = _inputs(4, length=24)
     y, final, states = stack(x, reset=reset, return_states=True)
     assert len(final) == len(states) == 3
-    assert all(s.shape == (2, 24, stack.blocks[0].P) for s in states)
+    assert all(s.shape == (2, 24, stack.layers[0].P) for s in states)
     # step by step
     state = stack.initial_state(2)
     for t in range(24):
@@ -103,7 +103,7 @@ def test_hieros_world_model_configuration():
     y, final, states = stack(x, return_states=True)
     assert y.shape == (2, 5, 256) and len(final) == 8
     assert all(s.shape == (2, 5, 128) and s.dtype == torch.complex64 for s in states)
-    assert stack.blocks[0].s5.Lambda_im.shape == (128,)
+    assert stack.layers[0].s5.Lambda_im.shape == (128,)
     halved = S5Stack(256, 128, 8, blocks=4)
     assert halved.initial_state(3)[0].shape == (3, 64)
 

@@ -25,7 +25,7 @@ def test_compiled_stack_equals_eager_fullgraph():
     stack = S5Stack(6, 8, 1, blocks=2, generator=torch.Generator().manual_seed(0)).eval()
     g = torch.Generator().manual_seed(1)
     x = torch.randn(2, 18, 6, generator=g)
-    h0 = torch.randn(2, stack.blocks[0].P, dtype=torch.complex64, generator=g)
+    h0 = torch.randn(2, stack.layers[0].P, dtype=torch.complex64, generator=g)
     reset = torch.rand(2, 18, generator=g) < 0.2
     compiled = torch.compile(stack, backend="aot_eager", fullgraph=True)
     results = []

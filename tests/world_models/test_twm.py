@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from hieros_lib.errors import HierosError
+from hieros_lib.nn import symlog
 from hieros_lib.world_models import TWM, TWMConfig, make_world_model, map_state
 
 A, SIZE = 3, 16
@@ -187,7 +188,8 @@ def test_loss_terms_follow_equations_3_and_4() -> None:
     # equation 4 on the steps with a history (not t = 0, not an episode start)
     p_prior = torch.softmax(prior.logits, -1)
     kl_latent = (q * (torch.log(q) - torch.log(p_prior))).sum((-2, -1))
-    nll_reward = 0.5 * (data["reward"] - model.reward(post)) ** 2
+    # the reward is regressed in symlog space: -ln N(symlog(r); r_hat, 1) with r_hat = symlog(reward(post))
+    nll_reward = 0.5 * (symlog(data["reward"]) - symlog(model.reward(post))) ** 2
     c = model.cont(post)
     cont = 1.0 - data["is_terminal"].double()
     nll_cont = -(cont * torch.log(c) + (1 - cont) * torch.log(1 - c))

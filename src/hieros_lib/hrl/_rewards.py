@@ -27,12 +27,21 @@ def subgoal_reward(
 
     Both vectors must be in the same space: ``state`` is the world model's ``h`` and ``goal`` is
     ``SubgoalAutoencoder.decode(subgoal)``, which reconstructs ``h`` in that same space. ``m`` is
-    clamped below at ``eps``, so two zero vectors give 0.
+    clamped below at ``eps`` (after the rescaling below), so two zero vectors give 0. The reward is
+    computed as ``(g / m) . (s / m)`` after dividing both vectors by their largest absolute entry (the
+    reward does not change), so it stays in ``[-1, 1]`` for any finite inputs (``g . s / m**2`` and the
+    norms themselves overflow float32 near ``1e20``).
+
+    **Shapes.** ``state`` and ``goal`` must have the same number of dimensions, and each dimension must
+    match or be 1 in one of them. So a goal held over an imagined horizon is written with its time axis,
+    ``goal[:, None]`` ``(B, 1, D)`` against ``state`` ``(B, H + 1, D)``; a goal ``(B, D)`` against a state
+    ``(B, H + 1, D)`` is refused, because plain broadcasting would align ``B`` with the time axis and pair
+    goals with the wrong steps whenever ``B == H + 1``.
 
     Args:
         state: ``(..., D)`` states ``s``.
-        goal: ``(..., D)`` goals ``g``, broadcastable against ``state`` (e.g. one goal per start state
-            held over an imagined horizon).
+        goal: ``(..., D)`` goals ``g`` with as many dimensions as ``state``, each of size 1 or equal to
+            the state's.
         differentiable: If false (the default), no gradient flows from the reward into ``state`` or
             ``goal`` (so none into the world model or the autoencoder); set it to backpropagate.
         eps: Lower bound of ``m``.
@@ -41,12 +50,12 @@ def subgoal_reward(
         ``(...)`` rewards in ``[-1, 1]``, of the broadcast shape of the leading dimensions.
 
     Raises:
-        HierosError: If the last dimensions differ or the shapes do not broadcast.
+        HierosError: If the ranks or the last dimensions differ, or a dimension is neither 1 nor equal.
 
     Examples:
         >>> import torch
         >>> g = torch.tensor([3.0, 4.0])
-        >>> subgoal_reward(torch.stack([g, 2 * g, 0.5 * g, -g]), g)
+        >>> subgoal_reward(torch.stack([g, 2 * g, 0.5 * g, -g]), g[None])
         tensor([ 1.0000,  0.5000,  0.5000, -1.0000])
     """
     for name, t in (("state", state), ("goal", goal)):
@@ -54,17 +63,25 @@ def subgoal_reward(
               "a floating-point tensor of shape (..., D)", got=getattr(t, "shape", type(t).__name__))
     check(goal.shape[-1] == state.shape[-1], "goal", f"a tensor of shape (..., {state.shape[-1]})",
           got=tuple(goal.shape))
-    try:
-        torch.broadcast_shapes(state.shape, goal.shape)
-    except RuntimeError:
-        check(False, "goal", f"a shape that broadcasts against state {tuple(state.shape)}",
-              got=tuple(goal.shape))
+    check(
+        goal.dim() == state.dim()
+        and all(g == s or g == 1 or s == 1 for g, s in zip(goal.shape, state.shape, strict=True)),
+        "goal",
+        f"a shape with the rank of state {tuple(state.shape)} whose every dimension matches it or is 1 "
+        "(make a held goal's time axis explicit, e.g. goal[:, None])",
+        got=tuple(goal.shape),
+    )
     if not differentiable:
         state, goal = state.detach(), goal.detach()
-    norm_s = torch.linalg.vector_norm(state, dim=-1)
-    norm_g = torch.linalg.vector_norm(goal, dim=-1)
+    # The reward is unchanged when both vectors are scaled alike: divide by the largest entry first, so
+    # the norms cannot overflow (a norm of ~1e20 squares to ~1e40 > the float32 range).
+    scale = torch.maximum(state.abs().amax(-1, keepdim=True), goal.abs().amax(-1, keepdim=True))
+    scale = scale.clamp_min(torch.finfo(scale.dtype).tiny)
+    state, goal = state / scale, goal / scale
+    norm_s = torch.linalg.vector_norm(state, dim=-1, keepdim=True)
+    norm_g = torch.linalg.vector_norm(goal, dim=-1, keepdim=True)
     m = torch.maximum(norm_s, norm_g).clamp_min(eps)
-    return (goal * state).sum(-1) / (m * m)
+    return ((goal / m) * (state / m)).sum(-1)
 
 
 def novelty_reward(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from hieros_lib.errors import check
+from hieros_lib.errors import HierosError, check
 
 __all__ = [
     "bernoulli_nll",
@@ -76,7 +76,8 @@ def sample_onehot(logits: torch.Tensor, *, generator: torch.Generator | None = N
         ``(..., K)`` tensor of the logits' dtype whose values are one-hot.
 
     Raises:
-        HierosError: If ``logits`` is not a float tensor with a last dimension.
+        HierosError: If ``logits`` is not a float tensor with a last dimension, or (on the CPU) holds
+            NaN or inf.
 
     Examples:
         >>> import torch
@@ -88,7 +89,13 @@ def sample_onehot(logits: torch.Tensor, *, generator: torch.Generator | None = N
     _check_logits(logits, "logits")
     probs = torch.softmax(logits, -1)
     flat = probs.detach().reshape(-1, probs.shape[-1])
-    index = torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+    try:
+        index = torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+    except RuntimeError as err:  # raised on the CPU for NaN / inf probabilities (CUDA asserts instead)
+        if bool(torch.isfinite(logits.detach()).all()):
+            raise
+        message = "logits: expected finite values, got NaN or inf (a diverged model or NaN input?)"
+        raise HierosError(message) from err
     sample = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
     return sample + (probs - probs.detach())  # exactly one-hot in value
 

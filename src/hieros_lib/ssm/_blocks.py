@@ -108,6 +108,19 @@ class S5Block(nn.Module):
         """Zero state ``(batch_size, P)`` (see :meth:`S5.initial_state`)."""
         return self.s5.initial_state(batch_size, device=device)
 
+    def _check_input(self, x: torch.Tensor, name: str, shape: str, dims: int) -> None:
+        """The block's own input check: the norm comes before the S5 layer's check (pre-norm)."""
+        width = self.s5.d_model
+        check(
+            isinstance(x, torch.Tensor) and x.dim() == dims and x.shape[-1] == width,
+            name,
+            f"a tensor of shape {shape} with H={width}",
+            got=lambda: f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__,
+        )
+        check(x.is_floating_point(), name, "a floating-point tensor", got=x.dtype)
+        check(x.device == self.norm.weight.device, name, f"a tensor on {self.norm.weight.device}",
+              got=x.device)
+
     def _activate(self, y: torch.Tensor) -> torch.Tensor:
         if self.activation == "half_glu2":
             assert self.out2 is not None
@@ -135,6 +148,7 @@ class S5Block(nn.Module):
 
         Args and returns as in :meth:`S5.forward`.
         """
+        self._check_input(x, "x", "(B, T, H)", 3)
         h = self.norm(x) if self.prenorm else x
         y, final, states = self.s5(h, state=state, reset=reset, return_states=True)
         out = x + self._activate(y)
@@ -146,6 +160,7 @@ class S5Block(nn.Module):
         self, x_t: torch.Tensor, state: torch.Tensor | None, reset: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step on ``x_t (B, H)``; returns ``(y_t, state)`` (see :meth:`S5.step`)."""
+        self._check_input(x_t, "x_t", "(B, H)", 2)
         h = self.norm(x_t) if self.prenorm else x_t
         y, state = self.s5.step(h, state, reset=reset)
         out = x_t + self._activate(y)
@@ -166,13 +181,17 @@ class S5Stack(nn.Module):
         d_model: ``H``.
         d_state: State size of every S5 layer (see :class:`S5`).
         num_blocks: Number of blocks.
-        blocks: HiPPO-N blocks ``J`` of every S5 layer.
+        blocks: HiPPO-N blocks ``J`` of every S5 layer (the same meaning as in :class:`S5`; the stack's
+            :class:`S5Block` layers are in ``layers``).
         dropout: Dropout probability in every block.
         final_norm: Apply a LayerNorm to the stack output (usual after pre-norm blocks).
         generator: Source of the random initialisation.
         device: Device of the parameters.
         dtype: Real dtype of the parameters.
         **block_kwargs: Passed to every :class:`S5Block` (``activation``, ``prenorm``, S5 options).
+
+    Attributes:
+        layers: The ``num_blocks`` :class:`S5Block` s, in order (a :class:`torch.nn.ModuleList`).
 
     Examples:
         >>> import torch
@@ -219,16 +238,14 @@ class S5Stack(nn.Module):
             nn.LayerNorm(d_model, device=device, dtype=dtype) if final_norm else None
         )
 
-    @property
-    def blocks(self) -> list[S5Block]:
-        """The blocks, in order."""
+    def _blocks(self) -> list[S5Block]:
         return [cast(S5Block, layer) for layer in self.layers]
 
     def initial_state(
         self, batch_size: int, *, device: torch.device | str | None = None
     ) -> tuple[torch.Tensor, ...]:
         """One zero state ``(batch_size, P)`` per block."""
-        return tuple(layer.initial_state(batch_size, device=device) for layer in self.blocks)
+        return tuple(layer.initial_state(batch_size, device=device) for layer in self._blocks())
 
     def _check_state(self, state: tuple[torch.Tensor, ...] | None) -> tuple[torch.Tensor | None, ...]:
         if state is None:
@@ -256,7 +273,7 @@ class S5Stack(nn.Module):
         """
         states_in = self._check_state(state)
         finals, all_states = [], []
-        for layer, s in zip(self.blocks, states_in, strict=True):
+        for layer, s in zip(self._blocks(), states_in, strict=True):
             x, final, states = layer(x, state=s, reset=reset, return_states=True)
             finals.append(final)
             all_states.append(states)
@@ -275,7 +292,7 @@ class S5Stack(nn.Module):
         """One step on ``x_t (B, H)``; returns ``(y_t, state)`` with one new state per block."""
         states_in = self._check_state(state)
         new = []
-        for layer, s in zip(self.blocks, states_in, strict=True):
+        for layer, s in zip(self._blocks(), states_in, strict=True):
             x_t, s_new = layer.step(x_t, s, reset=reset)
             new.append(s_new)
         if self.final_norm is not None:

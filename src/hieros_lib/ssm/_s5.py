@@ -17,6 +17,7 @@ __all__ = ["S5"]
 Discretization = Literal["zoh", "bilinear"]
 CInit = Literal["trunc_standard_normal", "lecun_normal", "complex_normal"]
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+_HALF = (torch.bfloat16, torch.float16)
 
 
 class S5(nn.Module):
@@ -53,6 +54,15 @@ class S5(nn.Module):
     (``x^b_t = \bar\Lambda (1 - d_{t+1}) x^b_{t+1} + \bar B u_t``: it does not cross into an earlier packed
     sequence) and reads both states with ``C`` of width ``2P``; it is not causal, so it takes no ``state``
     and has no ``step``.
+
+    **Precision.** The layer always computes in float32 (or float64) with complex64 (or complex128) states:
+    a recurrence over hundreds of steps with ``|lambda|`` close to 1 loses too much in half precision.
+    Inputs may be of the parameters' dtype or bfloat16 / float16; half inputs are computed in float32 and
+    the output is returned in the input's dtype. Under :func:`torch.autocast` the layer turns autocast off
+    for its own matmuls and scan, so it runs inside autocast regions as they are (the recommended way to
+    train in bf16). ``.to(torch.bfloat16)`` stores the parameters in bf16 like any module, but the layer
+    still computes in float32 from them (states stay complex64); prefer autocast, which keeps the
+    parameters, in particular the eigenvalues and steps, in full precision.
 
     Args:
         d_model: ``H``, the input and output width.
@@ -186,12 +196,21 @@ class S5(nn.Module):
         )
 
     # ----------------------------------------------------------------------------------------------- math
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The real dtype the layer computes in: the parameters' (float32 if they are half precision)."""
+        dtype = self.Lambda_re.dtype
+        return torch.float32 if dtype in _HALF else dtype
+
     def continuous(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(Lambda (P,), B~ (P, H), Delta (P,))`` of the continuous-time system (after ``clip_eigs``)."""
-        lam_re = self.Lambda_re.clamp(max=-1e-4) if self.clip_eigs else self.Lambda_re
-        lam = torch.complex(lam_re, self.Lambda_im)
-        b_tilde = torch.complex(self.B[..., 0], self.B[..., 1])
-        step = self.step_rescale * self.log_step.exp()
+        dtype = self.compute_dtype
+        lam_re = self.Lambda_re.to(dtype)
+        lam_re = lam_re.clamp(max=-1e-4) if self.clip_eigs else lam_re
+        lam = torch.complex(lam_re, self.Lambda_im.to(dtype))
+        b = self.B.to(dtype)
+        b_tilde = torch.complex(b[..., 0], b[..., 1])
+        step = self.step_rescale * self.log_step.to(dtype).exp()
         return lam, b_tilde, step
 
     def discretize(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -213,14 +232,14 @@ class S5(nn.Module):
     def _output_weight(self) -> torch.Tensor:
         """``f * C~`` as a real ``(H, 2P')`` matrix acting on interleaved (re, im) states: ``f Re(C~ x)``."""
         factor = 2.0 if self.conj_sym else 1.0
-        c = self.C
+        c = self.C.to(self.compute_dtype)
         return (factor * torch.stack([c[..., 0], -c[..., 1]], dim=-1)).reshape(self.d_model, -1)
 
     # ------------------------------------------------------------------------------------------ helpers
     @property
     def state_dtype(self) -> torch.dtype:
         """The complex dtype of the state (complex64 for float32 parameters)."""
-        return _COMPLEX[self.Lambda_re.dtype]
+        return _COMPLEX[self.compute_dtype]
 
     def initial_state(self, batch_size: int, *, device: torch.device | str | None = None) -> torch.Tensor:
         """Zero state ``(batch_size, P)`` of :attr:`state_dtype` on ``device`` (default: the parameters')."""
@@ -236,9 +255,9 @@ class S5(nn.Module):
             got=f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__,
         )
         check(
-            x.dtype == self.Lambda_re.dtype,
+            x.dtype in (self.Lambda_re.dtype, self.compute_dtype, *_HALF),
             name,
-            f"dtype {self.Lambda_re.dtype} (the parameters' dtype)",
+            f"dtype {self.Lambda_re.dtype} (the parameters' dtype), bfloat16 or float16",
             got=x.dtype,
         )
         check(x.device == self.Lambda_re.device, name, f"a tensor on {self.Lambda_re.device}", got=x.device)
@@ -300,20 +319,22 @@ class S5(nn.Module):
                 f"a bool tensor of shape (B, T) = ({batch}, {length})",
                 got=f"{tuple(reset.shape)} {reset.dtype}" if isinstance(reset, torch.Tensor) else reset,
             )
-        lam_bar, b_bar = self.discretize()
-        p = self.P
-        bu = torch.view_as_complex((x @ self._input_weight(b_bar).T).view(batch, length, p, 2))
-        states, final = linear_scan(lam_bar, bu, reset=reset, initial_state=state, backend=self.backend)
-        if self.bidirectional:
-            back_reset = None
-            if reset is not None:
-                # The backward scan drops the carry from t+1 into t where t+1 starts a new sequence.
-                back_reset = torch.cat([reset[:, 1:], reset.new_zeros(batch, 1)], dim=1).flip(1)
-            back, _ = linear_scan(lam_bar, bu.flip(1), reset=back_reset, backend=self.backend)
-            states = torch.cat([states, back.flip(1)], dim=-1)
-        width = states.shape[-1]
-        y = torch.view_as_real(states).reshape(batch, length, 2 * width) @ self._output_weight().T
-        y = y + self.D * x
+        with torch.autocast(x.device.type, enabled=False):
+            u = x.to(self.compute_dtype)
+            lam_bar, b_bar = self.discretize()
+            p = self.P
+            bu = torch.view_as_complex((u @ self._input_weight(b_bar).T).view(batch, length, p, 2))
+            states, final = linear_scan(lam_bar, bu, reset=reset, initial_state=state, backend=self.backend)
+            if self.bidirectional:
+                back_reset = None
+                if reset is not None:
+                    # The backward scan drops the carry from t+1 into t where t+1 starts a new sequence.
+                    back_reset = torch.cat([reset[:, 1:], reset.new_zeros(batch, 1)], dim=1).flip(1)
+                back, _ = linear_scan(lam_bar, bu.flip(1), reset=back_reset, backend=self.backend)
+                states = torch.cat([states, back.flip(1)], dim=-1)
+            width = states.shape[-1]
+            y = torch.view_as_real(states).reshape(batch, length, 2 * width) @ self._output_weight().T
+            y = (y + self.D.to(u.dtype) * u).to(x.dtype)
         if return_states:
             return y, final, states
         return y, final
@@ -352,8 +373,11 @@ class S5(nn.Module):
             )
             check(reset.device == state.device, "reset", f"a tensor on {state.device}", got=reset.device)
             state = torch.where(reset[:, None], torch.zeros_like(state), state)
-        lam_bar, b_bar = self.discretize()
-        bu = torch.view_as_complex((x_t @ self._input_weight(b_bar).T).view(batch, self.P, 2))
-        state = lam_bar * state + bu
-        y = torch.view_as_real(state).reshape(batch, 2 * self.P) @ self._output_weight().T + self.D * x_t
+        with torch.autocast(x_t.device.type, enabled=False):
+            u = x_t.to(self.compute_dtype)
+            lam_bar, b_bar = self.discretize()
+            bu = torch.view_as_complex((u @ self._input_weight(b_bar).T).view(batch, self.P, 2))
+            state = lam_bar * state + bu
+            y = torch.view_as_real(state).reshape(batch, 2 * self.P) @ self._output_weight().T
+            y = (y + self.D.to(u.dtype) * u).to(x_t.dtype)
         return y, state

@@ -17,8 +17,10 @@ from hieros_lib.world_models._protocol import (
     imagine,
     map_state,
     shift_actions,
+    validate_action,
     validate_batch,
     validate_sequence,
+    validate_state,
 )
 from hieros_lib.world_models._registry import (
     available_world_models,
@@ -54,7 +56,9 @@ __all__ = [
     "map_state",
     "register_world_model",
     "shift_actions",
+    "validate_action",
     "validate_batch",
     "validate_sequence",
+    "validate_state",
     "world_model_config",
 ]

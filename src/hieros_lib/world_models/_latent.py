@@ -112,6 +112,7 @@ class LatentWorldModel(nn.Module):
         sample: bool = True,
         generator: torch.Generator | None = None,
         reward: torch.Tensor | None = None,
+        validate: bool = True,
     ) -> Observation:
         raise NotImplementedError
 
@@ -122,6 +123,7 @@ class LatentWorldModel(nn.Module):
         *,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> Any:
         raise NotImplementedError
 
@@ -178,12 +180,17 @@ class LatentWorldModel(nn.Module):
         horizon: int,
         *,
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> Imagination:
         """Roll the prior forward under ``policy`` (:func:`hieros_lib.world_models.imagine`)."""
-        return imagine(self, start, policy, horizon, generator=generator)
+        return imagine(self, start, policy, horizon, generator=generator, validate=validate)
 
     def loss(
-        self, batch: Mapping[str, torch.Tensor], *, generator: torch.Generator | None = None
+        self,
+        batch: Mapping[str, torch.Tensor],
+        *,
+        generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> WorldModelLoss:
         r"""DreamerV3's world-model loss (Hieros eqs. 6-9) on a replay batch.
 
@@ -199,6 +206,7 @@ class LatentWorldModel(nn.Module):
         Args:
             batch: Replay batch, fields :data:`~hieros_lib.world_models.BATCH_FIELDS`.
             generator: Random generator for the latent samples.
+            validate: Also check the batch's values (once; shapes are checked either way).
 
         Returns:
             :class:`~hieros_lib.world_models.WorldModelLoss`.
@@ -206,11 +214,13 @@ class LatentWorldModel(nn.Module):
         Raises:
             HierosError: On a malformed batch.
         """
-        validate_batch(batch, obs_shape=self.obs_shape, action_dim=self.action_dim)
+        validate_batch(batch, obs_shape=self.obs_shape, action_dim=self.action_dim, values=validate)
         config = self.config
         obs = batch["obs"]
         dtype = self._param().dtype
-        observed = self.observe(obs, batch["action"].to(dtype), batch["is_first"], generator=generator)
+        observed = self.observe(
+            obs, batch["action"].to(dtype), batch["is_first"], generator=generator, validate=False
+        )
         post, prior = observed.posterior, observed.prior
         feat = self.features(post)
         image_nll = image_mse(self.decoder(feat), preprocess_image(obs).to(dtype))

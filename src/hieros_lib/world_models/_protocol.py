@@ -26,8 +26,10 @@ __all__ = [
     "imagine",
     "map_state",
     "shift_actions",
+    "validate_action",
     "validate_batch",
     "validate_sequence",
+    "validate_state",
 ]
 
 State = Any
@@ -140,6 +142,7 @@ class WorldModel(Protocol):
         sample: bool = True,
         generator: torch.Generator | None = None,
         reward: torch.Tensor | None = None,
+        validate: bool = True,
     ) -> Observation:
         """Posterior and prior states of a stored sequence.
 
@@ -156,6 +159,8 @@ class WorldModel(Protocol):
                 that condition on past rewards (TWM) use it; the others validate it and ignore it, so
                 callers can pass it to every model alike. The prior at ``t`` never depends on
                 ``reward[t]``.
+            validate: Also check values (finite inputs, actions in ``[-1, 1]``, a finite ``state``);
+                shapes, dtypes, devices and the state's batch are checked either way.
         """
         ...
 
@@ -166,8 +171,12 @@ class WorldModel(Protocol):
         *,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> State:
-        """The prior state that follows ``state`` (batch ``(B,)``) after ``action`` ``(B, A)``."""
+        """The prior state that follows ``state`` (batch ``(B,)``) after ``action`` ``(B, A)``.
+
+        ``validate`` also checks that ``state`` and ``action`` are finite.
+        """
         ...
 
     def imagine(
@@ -177,6 +186,7 @@ class WorldModel(Protocol):
         horizon: int,
         *,
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> Imagination:
         """Roll the prior forward under ``policy``; delegates to :func:`imagine`."""
         ...
@@ -186,9 +196,16 @@ class WorldModel(Protocol):
         ...
 
     def loss(
-        self, batch: Mapping[str, torch.Tensor], *, generator: torch.Generator | None = None
+        self,
+        batch: Mapping[str, torch.Tensor],
+        *,
+        generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> WorldModelLoss:
-        """Total loss, metrics and the observation of a replay batch (fields :data:`BATCH_FIELDS`)."""
+        """Total loss, metrics and the observation of a replay batch (fields :data:`BATCH_FIELDS`).
+
+        The batch is validated once (values too, unless ``validate=False``).
+        """
         ...
 
     def features(self, state: State) -> torch.Tensor:
@@ -328,24 +345,42 @@ def shift_actions(
     return prev * (~is_first).unsqueeze(-1).to(prev.dtype)
 
 
+def _has_values(x: torch.Tensor) -> bool:
+    """Whether value checks can read ``x`` (meta tensors have shapes but no data)."""
+    return x.device.type != "meta" and x.numel() > 0
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"{x.dtype} {tuple(x.shape)} on {x.device}"
+    return type(x).__name__
+
+
 def validate_sequence(
     obs: torch.Tensor,
     action: torch.Tensor,
     is_first: torch.Tensor,
     *,
-    obs_shape: tuple[int, int, int],
+    obs_shape: tuple[int, ...],
     action_dim: int,
     reward: torch.Tensor | None = None,
+    values: bool = True,
 ) -> None:
     """Check the inputs of :meth:`WorldModel.observe`; raise :class:`~hieros_lib.errors.HierosError`.
 
+    Shapes, dtypes and devices are always checked (they cost nothing); with ``values=True`` also the
+    values (finite, actions in ``[-1, 1]``), which reads the data (a device-to-host synchronisation on a
+    GPU), so hot paths check them once per batch and pass ``values=False`` afterwards.
+
     Args:
-        obs: Expected uint8 ``(B, T, H, W, C)`` with ``(H, W, C) == obs_shape``.
-        action: Expected floating ``(B, T, action_dim)``, finite, values in ``[-1, 1]``.
-        is_first: Expected bool ``(B, T)``.
-        obs_shape: The model's ``(H, W, C)``.
+        obs: uint8 images ``(B, T, H, W, C)`` when ``obs_shape`` is ``(H, W, C)``, or float vectors
+            ``(B, T, D)`` when it is ``(D,)``; ``B, T >= 1``.
+        action: Floating ``(B, T, action_dim)``, finite, values in ``[-1, 1]``.
+        is_first: Bool ``(B, T)``.
+        obs_shape: The model's observation shape.
         action_dim: The model's ``A``.
-        reward: Optional; if given, expected a finite floating ``(B, T)`` tensor on ``obs``'s device.
+        reward: Optional; if given, a finite floating ``(B, T)`` tensor on ``obs``'s device.
+        values: Also check the values.
 
     Examples:
         >>> import torch
@@ -354,61 +389,80 @@ def validate_sequence(
         >>> validate_sequence(obs, torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.bool),
         ...                   obs_shape=(8, 8, 3), action_dim=4)
     """
+    image = len(obs_shape) == 3
+    shape_text = ", ".join(map(str, obs_shape))
     check(
-        obs.dim() == 5 and tuple(obs.shape[2:]) == tuple(obs_shape),
+        isinstance(obs, torch.Tensor)
+        and obs.dim() == 2 + len(obs_shape)
+        and tuple(obs.shape[2:]) == tuple(obs_shape),
         "obs",
-        f"a tensor of shape (B, T, {', '.join(map(str, obs_shape))})",
-        got=tuple(obs.shape),
+        f"a tensor of shape (B, T, {shape_text})",
+        got=lambda: _describe(obs),
     )
-    check(obs.dtype == torch.uint8, "obs", "dtype torch.uint8", got=obs.dtype)
+    check(obs.shape[0] >= 1 and obs.shape[1] >= 1, "obs", "B >= 1 and T >= 1", got=tuple(obs.shape))
+    if image:
+        check(obs.dtype == torch.uint8, "obs", "dtype torch.uint8 (images)", got=obs.dtype)
+    else:
+        check(obs.is_floating_point(), "obs", "a floating-point tensor (vectors)", got=obs.dtype)
     batch = tuple(obs.shape[:2])
     check(
-        action.shape == (*batch, action_dim),
+        isinstance(action, torch.Tensor) and action.shape == (*batch, action_dim),
         "action",
         f"a tensor of shape {(*batch, action_dim)}",
-        got=tuple(action.shape),
+        got=lambda: _describe(action),
     )
     check(action.is_floating_point(), "action", "a floating-point tensor", got=action.dtype)
     check(
-        bool(torch.isfinite(action).all()) and bool((action.abs() <= 1.0).all()),
-        "action",
-        "finite values in [-1, 1] (one-hot for discrete actions)",
-        got=f"range [{action.min().item():.3g}, {action.max().item():.3g}]",
-    )
-    check(
-        is_first.shape == batch and is_first.dtype == torch.bool,
+        isinstance(is_first, torch.Tensor) and is_first.shape == batch and is_first.dtype == torch.bool,
         "is_first",
         f"a bool tensor of shape {batch}",
-        got=f"{is_first.dtype} {tuple(is_first.shape)}",
+        got=lambda: _describe(is_first),
     )
     check(
         obs.device == action.device == is_first.device,
         "action",
         f"device {obs.device}",
-        got=f"{action.device} / {is_first.device}",
+        got=lambda: f"{action.device} / {is_first.device}",
     )
     if reward is not None:
-        _check_reward(reward, batch, obs.device)
+        _check_reward(reward, batch, obs.device, values=values)
+    if values and _has_values(obs):
+        if not image:
+            check(bool(torch.isfinite(obs).all()), "obs", "finite values", got="NaN or inf")
+        check(
+            bool(torch.isfinite(action).all()) and bool((action.abs() <= 1.0).all()),
+            "action",
+            "finite values in [-1, 1] (one-hot for discrete actions)",
+            got=lambda: f"range [{action.min().item():.3g}, {action.max().item():.3g}]",
+        )
 
 
-def _check_reward(reward: torch.Tensor, shape: tuple[int, ...], device: torch.device) -> None:
+def _check_reward(
+    reward: torch.Tensor, shape: tuple[int, ...], device: torch.device, *, values: bool
+) -> None:
     check(
         isinstance(reward, torch.Tensor) and reward.shape == shape and reward.is_floating_point(),
         "reward",
         f"a floating-point tensor of shape {shape}",
-        got=f"{reward.dtype} {tuple(reward.shape)}" if isinstance(reward, torch.Tensor) else type(reward),
+        got=lambda: _describe(reward),
     )
     check(reward.device == device, "reward", f"device {device}", got=reward.device)
-    check(bool(torch.isfinite(reward).all()), "reward", "finite values", got="NaN or inf")
+    if values and _has_values(reward):
+        check(bool(torch.isfinite(reward).all()), "reward", "finite values", got="NaN or inf")
 
 
 def validate_batch(
-    batch: Mapping[str, torch.Tensor], *, obs_shape: tuple[int, int, int], action_dim: int
+    batch: Mapping[str, torch.Tensor],
+    *,
+    obs_shape: tuple[int, ...],
+    action_dim: int,
+    values: bool = True,
 ) -> None:
     """Check a replay batch for :meth:`WorldModel.loss`; raise :class:`~hieros_lib.errors.HierosError`.
 
-    Fields: ``obs`` uint8 ``(B, T, H, W, C)``, ``action`` float ``(B, T, A)``, ``reward`` float ``(B, T)``,
-    ``is_first`` / ``is_last`` / ``is_terminal`` bool ``(B, T)``.
+    Fields: ``obs`` (uint8 ``(B, T, H, W, C)`` images or float ``(B, T, D)`` vectors), ``action`` float
+    ``(B, T, A)``, ``reward`` float ``(B, T)``, ``is_first`` / ``is_last`` / ``is_terminal`` bool
+    ``(B, T)``. ``values`` as in :func:`validate_sequence`.
 
     Examples:
         >>> import torch
@@ -420,20 +474,191 @@ def validate_batch(
         ...     print(str(err)[:26])
         batch: expected the fields
     """
+    check(isinstance(batch, Mapping), "batch", "a mapping of field name -> tensor", got=type(batch))
     missing = [key for key in BATCH_FIELDS if key not in batch]
     check(not missing, "batch", f"the fields {BATCH_FIELDS}", got=f"missing {missing}")
     obs = batch["obs"]
-    validate_sequence(obs, batch["action"], batch["is_first"], obs_shape=obs_shape, action_dim=action_dim)
+    validate_sequence(
+        obs,
+        batch["action"],
+        batch["is_first"],
+        obs_shape=obs_shape,
+        action_dim=action_dim,
+        reward=batch["reward"],
+        values=values,
+    )
     shape = tuple(obs.shape[:2])
-    _check_reward(batch["reward"], shape, obs.device)
     for key in ("is_last", "is_terminal"):
         flag = batch[key]
         check(
-            flag.shape == shape and flag.dtype == torch.bool,
+            isinstance(flag, torch.Tensor) and flag.shape == shape and flag.dtype == torch.bool,
             key,
             f"a bool tensor of shape {shape}",
-            got=f"{flag.dtype} {tuple(flag.shape)}",
+            got=lambda flag=flag: _describe(flag),
         )
+
+
+def _leaves(state: Any) -> list[torch.Tensor]:
+    out: list[torch.Tensor] = []
+
+    def keep(x: torch.Tensor) -> torch.Tensor:
+        out.append(x)
+        return x
+
+    map_state(keep, state)
+    return out
+
+
+def _kind(x: torch.Tensor) -> str:
+    """A dtype's kind: floating precision may differ (autocast makes bf16 states), kinds may not."""
+    if x.is_complex():
+        return "complex"
+    if x.is_floating_point():
+        return "float"
+    return str(x.dtype)
+
+
+def validate_state(
+    model: WorldModel,
+    state: State,
+    batch_size: int,
+    *,
+    device: torch.device,
+    values: bool = True,
+    name: str = "state",
+) -> None:
+    """Check that ``state`` is one of ``model``'s states for ``batch_size`` rows on ``device``.
+
+    The one place where every model's states are checked: ``state`` must have the structure and shapes of
+    ``model.initial_state(batch_size)`` (built on the ``meta`` device, so nothing is allocated), dtypes of
+    the same kind (real floating, complex, bool; the floating precision may differ, as under autocast)
+    and live on ``device``; a state of another batch size is refused, never broadcast. With ``values``
+    its floating-point tensors must also be finite.
+
+    Args:
+        model: The world model the state belongs to.
+        state: The state to check.
+        batch_size: ``B``, the batch the state must have.
+        device: The device it must be on.
+        values: Also check that it is finite (reads the data).
+        name: The argument's name, for messages.
+
+    Raises:
+        HierosError: On any mismatch.
+
+    Examples:
+        >>> import torch
+        >>> from hieros_lib.errors import HierosError
+        >>> from hieros_lib.world_models import make_world_model, validate_state
+        >>> model = make_world_model("rssm", preset="tiny", action_dim=2)
+        >>> validate_state(model, model.initial_state(3), 3, device=torch.device("cpu"))
+        >>> try:
+        ...     validate_state(model, model.initial_state(1), 3, device=torch.device("cpu"))
+        ... except HierosError as err:
+        ...     print(str(err)[:44])
+        state: expected an RSSMState of batch size 3
+    """
+    reference = model.initial_state(batch_size, device="meta")
+    kind = type(reference).__name__
+    article = "an" if kind[:1] in "AEIOUR" else "a"
+    expected = f"{article} {kind} of batch size {batch_size} on {device}"
+    check(type(state) is type(reference), name, expected, got=lambda: type(state).__name__)
+    mine, theirs = _leaves(state), _leaves(reference)
+    same = len(mine) == len(theirs) and all(
+        a.shape == b.shape and _kind(a) == _kind(b) for a, b in zip(mine, theirs, strict=True)
+    )
+    check(
+        same,
+        name,
+        expected,
+        got=lambda: "tensors " + ", ".join(f"{x.dtype} {tuple(x.shape)}" for x in mine),
+    )
+    check(
+        all(x.device == device for x in mine),
+        name,
+        expected,
+        got=lambda: f"tensors on {sorted({str(x.device) for x in mine})}",
+    )
+    if values:
+        for x in mine:
+            if (x.is_floating_point() or x.is_complex()) and _has_values(x):
+                check(bool(torch.isfinite(x).all()), name, "finite values", got="NaN or inf")
+
+
+def validate_action(
+    action: torch.Tensor,
+    batch_size: int,
+    action_dim: int,
+    *,
+    device: torch.device,
+    values: bool = True,
+    name: str = "action",
+) -> None:
+    """Check one step of actions ``(batch_size, action_dim)``: floating, on ``device``, finite (``values``).
+
+    Raises:
+        HierosError: On a wrong shape, dtype, device or a non-finite value.
+
+    Examples:
+        >>> import torch
+        >>> from hieros_lib.world_models import validate_action
+        >>> validate_action(torch.zeros(2, 3), 2, 3, device=torch.device("cpu"))
+    """
+    check(
+        isinstance(action, torch.Tensor)
+        and action.shape == (batch_size, action_dim)
+        and action.is_floating_point(),
+        name,
+        f"a floating-point tensor of shape {(batch_size, action_dim)}",
+        got=lambda: _describe(action),
+    )
+    check(action.device == device, name, f"device {device}", got=action.device)
+    if values and _has_values(action):
+        check(bool(torch.isfinite(action).all()), name, "finite values", got="NaN or inf")
+
+
+def _validate_observe(
+    model: WorldModel,
+    obs: torch.Tensor,
+    action: torch.Tensor,
+    is_first: torch.Tensor,
+    state: State | None,
+    prev_action: torch.Tensor | None,
+    reward: torch.Tensor | None,
+    *,
+    values: bool,
+) -> None:
+    """Everything :meth:`WorldModel.observe` checks, in one place for every model."""
+    validate_sequence(
+        obs,
+        action,
+        is_first,
+        obs_shape=model.obs_shape,
+        action_dim=model.action_dim,
+        reward=reward,
+        values=values,
+    )
+    batch = int(obs.shape[0])
+    if state is not None:
+        validate_state(model, state, batch, device=obs.device, values=values)
+    if prev_action is not None:
+        validate_action(
+            prev_action, batch, model.action_dim, device=obs.device, values=values, name="prev_action"
+        )
+
+
+def _validate_imagine_step(model: WorldModel, state: State, action: torch.Tensor, *, values: bool) -> int:
+    """Everything :meth:`WorldModel.imagine_step` checks; returns the batch size."""
+    check(
+        isinstance(action, torch.Tensor) and action.dim() == 2,
+        "action",
+        f"a tensor of shape (B, {model.action_dim})",
+        got=lambda: _describe(action),
+    )
+    batch = int(action.shape[0])
+    validate_state(model, state, batch, device=action.device, values=values)
+    validate_action(action, batch, model.action_dim, device=action.device, values=values)
+    return batch
 
 
 def imagine(
@@ -443,6 +668,7 @@ def imagine(
     horizon: int,
     *,
     generator: torch.Generator | None = None,
+    validate: bool = True,
 ) -> Imagination:
     """Roll a world model's prior forward under a policy: the one imagination loop for every model.
 
@@ -457,28 +683,31 @@ def imagine(
         policy: ``policy(state) -> action (B, A)``.
         horizon: Number of imagined steps, ``>= 0``.
         generator: Random generator for the latent samples.
+        validate: Check that the start state and every action are finite (one host synchronisation per
+            step on a GPU); shapes, dtypes and devices are checked either way.
 
     Returns:
         :class:`Imagination`.
 
     Raises:
-        HierosError: If ``horizon`` is negative or the policy returns a wrong shape.
+        HierosError: If ``horizon`` is negative, the start is not a state of ``model``, or the policy
+            returns a wrong shape (or, with ``validate``, non-finite values).
     """
     check_int(horizon, "horizon", minimum=0)
+    leaves = _leaves(start)
+    check(bool(leaves) and leaves[0].dim() >= 1, "start", "a state of the model with a batch dimension",
+          got=lambda: type(start).__name__)
+    batch, device = int(leaves[0].shape[0]), leaves[0].device
+    validate_state(model, start, batch, device=device, values=validate, name="start")
     states = [start]
     actions = []
     state = start
     for k in range(horizon + 1):
         action = policy(state)
-        check(
-            isinstance(action, torch.Tensor) and action.dim() == 2 and action.shape[-1] == model.action_dim,
-            "policy",
-            f"to return a tensor of shape (B, {model.action_dim})",
-            got=getattr(action, "shape", type(action)),
-        )
+        validate_action(action, batch, model.action_dim, device=device, values=validate, name="policy")
         actions.append(action)
         if k < horizon:
-            state = model.imagine_step(state, action, generator=generator)
+            state = model.imagine_step(state, action, generator=generator, validate=False)
             states.append(state)
     return Imagination(
         states=tuple(states),

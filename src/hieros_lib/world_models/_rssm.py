@@ -11,7 +11,12 @@ from torch import nn
 from hieros_lib.errors import check, check_int
 from hieros_lib.nn import MLP
 from hieros_lib.world_models._latent import LatentConfig, LatentWorldModel, draw_latent
-from hieros_lib.world_models._protocol import Observation, shift_actions, validate_sequence
+from hieros_lib.world_models._protocol import (
+    Observation,
+    _validate_imagine_step,
+    _validate_observe,
+    shift_actions,
+)
 
 __all__ = ["RSSM", "RSSMConfig", "RSSMState"]
 
@@ -169,6 +174,7 @@ class RSSM(LatentWorldModel):
         sample: bool = True,
         generator: torch.Generator | None = None,
         reward: torch.Tensor | None = None,
+        validate: bool = True,
     ) -> Observation:
         """Posterior and prior states of a stored sequence, one step at a time.
 
@@ -182,6 +188,7 @@ class RSSM(LatentWorldModel):
             generator: Random generator for the samples.
             reward: Optional float ``(B, T)``; validated, not used (this model does not condition on
                 rewards; the argument keeps :meth:`observe` uniform across world models).
+            validate: Also check values (finite, actions in ``[-1, 1]``); shapes always.
 
         Returns:
             :class:`~hieros_lib.world_models.Observation` with :class:`RSSMState` fields ``(B, T, ...)``.
@@ -189,9 +196,7 @@ class RSSM(LatentWorldModel):
         Raises:
             HierosError: On bad shapes, dtypes or values.
         """
-        validate_sequence(
-            obs, action, is_first, obs_shape=self.obs_shape, action_dim=self.action_dim, reward=reward
-        )
+        _validate_observe(self, obs, action, is_first, state, prev_action, reward, values=validate)
         batch, length = is_first.shape
         dtype = self.init_deter.dtype
         prev = shift_actions(action.to(dtype), is_first, prev_action)
@@ -225,6 +230,7 @@ class RSSM(LatentWorldModel):
         *,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> RSSMState:
         """One prior step: ``h' = GRU(h, [z, a])``, ``z' ~ p(z' | h')``.
 
@@ -233,16 +239,12 @@ class RSSM(LatentWorldModel):
             action: ``(B, A)`` action taken after ``state``.
             sample: Sample the latent (True) or take its mode (False).
             generator: Random generator.
+            validate: Also check that ``state`` and ``action`` are finite.
 
         Returns:
             The next :class:`RSSMState` ``(B,)`` (prior).
         """
-        check(
-            action.shape == (*state.deter.shape[:-1], self.action_dim),
-            "action",
-            f"a tensor of shape {(*state.deter.shape[:-1], self.action_dim)}",
-            got=tuple(action.shape),
-        )
+        _validate_imagine_step(self, state, action, values=validate)
         deter = self._step_deter(state.deter, state.stoch, action.to(state.deter.dtype))
         logits = self._logits(self.prior_net(deter))
         return RSSMState(deter, draw_latent(logits, sample=sample, generator=generator), logits)

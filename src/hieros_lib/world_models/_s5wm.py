@@ -12,7 +12,12 @@ from hieros_lib.errors import check, check_int
 from hieros_lib.nn import MLP, symlog
 from hieros_lib.ssm import S5Stack
 from hieros_lib.world_models._latent import LatentConfig, LatentWorldModel, draw_latent
-from hieros_lib.world_models._protocol import Observation, shift_actions, validate_sequence
+from hieros_lib.world_models._protocol import (
+    Observation,
+    _validate_imagine_step,
+    _validate_observe,
+    shift_actions,
+)
 
 __all__ = ["S5WM", "S5WMConfig", "S5WMState"]
 
@@ -196,6 +201,7 @@ class S5WM(LatentWorldModel):
         sample: bool = True,
         generator: torch.Generator | None = None,
         reward: torch.Tensor | None = None,
+        validate: bool = True,
     ) -> Observation:
         """Posterior and prior states of a stored sequence, in parallel over time.
 
@@ -209,6 +215,7 @@ class S5WM(LatentWorldModel):
             generator: Random generator for the samples.
             reward: Optional float ``(B, T)``; validated, not used (this model does not condition on
                 rewards; the argument keeps :meth:`observe` uniform across world models).
+            validate: Also check values (finite, actions in ``[-1, 1]``); shapes always.
 
         Returns:
             :class:`~hieros_lib.world_models.Observation` with :class:`S5WMState` fields ``(B, T, ...)``.
@@ -216,9 +223,7 @@ class S5WM(LatentWorldModel):
         Raises:
             HierosError: On bad shapes, dtypes or values.
         """
-        validate_sequence(
-            obs, action, is_first, obs_shape=self.obs_shape, action_dim=self.action_dim, reward=reward
-        )
+        _validate_observe(self, obs, action, is_first, state, prev_action, reward, values=validate)
         batch = is_first.shape[0]
         dtype = self.deter_proj.weight.dtype
         if state is None:
@@ -246,6 +251,7 @@ class S5WM(LatentWorldModel):
         *,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> S5WMState:
         """One prior step of the S5 stack in recurrent mode: constant cost per step.
 
@@ -254,16 +260,12 @@ class S5WM(LatentWorldModel):
             action: ``(B, A)`` action taken after ``state``.
             sample: Sample the latent (True) or take its mode (False).
             generator: Random generator.
+            validate: Also check that ``state`` and ``action`` are finite.
 
         Returns:
             The next :class:`S5WMState` ``(B,)`` (prior).
         """
-        check(
-            action.shape == (*state.deter.shape[:-1], self.action_dim),
-            "action",
-            f"a tensor of shape {(*state.deter.shape[:-1], self.action_dim)}",
-            got=tuple(action.shape),
-        )
+        _validate_imagine_step(self, state, action, values=validate)
         inputs = self.in_layer(torch.cat([state.stoch.flatten(-2), action.to(state.deter.dtype)], -1))
         output, ssm = self.sequence.step(inputs, state.ssm)
         ssm = tuple(ssm)

@@ -51,6 +51,8 @@ from hieros_lib.nn import (
     categorical_kl,
     image_mse,
     preprocess_image,
+    symexp,
+    symlog,
     unimix_logits,
 )
 from hieros_lib.world_models._latent import draw_latent
@@ -59,11 +61,12 @@ from hieros_lib.world_models._protocol import (
     Observation,
     Policy,
     WorldModelLoss,
+    _validate_imagine_step,
+    _validate_observe,
     flatten_time,
     imagine,
     shift_actions,
     validate_batch,
-    validate_sequence,
 )
 from hieros_lib.world_models._transformer_xl import TransformerXL
 
@@ -292,19 +295,22 @@ class TWM(nn.Module):
         \mathcal{L}^{\text{Dyn.}} = D_{\mathrm{KL}}(\mathrm{sg}(p_\phi(z_t \mid o_t)) \,\|\,
             p_\psi(\hat z_t \mid h_t)) - \alpha_1 \ln p_\psi(r_t \mid h_t) - \alpha_2 \ln p_\psi(c_t \mid h_t)
 
-    with ``-ln p(o|z) = ||o - o_hat||^2 / 2`` and ``-ln p(r|h) = (r - r_hat)^2 / 2`` (unit-variance
-    Gaussians, constants dropped), ``c_t = 1 - is_terminal[t]`` under a Bernoulli, and the latents fed to
-    the Transformer detached, so the dynamics model does not train the observation model.
+    with ``-ln p(o|z) = ||o - o_hat||^2 / 2`` and ``-ln p(r|h) = (symlog(r) - r_hat)^2 / 2``
+    (unit-variance Gaussians, constants dropped; the reward predictor regresses ``symlog(r)`` and
+    :meth:`reward` returns ``symexp(r_hat)``), ``c_t = 1 - is_terminal[t]`` under a Bernoulli, and the
+    latents fed to the Transformer detached, so the dynamics model does not train the observation model.
 
     Departures from the paper, all small: the discount predictor is a continuation predictor (target
     ``1 - is_terminal`` rather than ``gamma * (1 - d)``; multiply by your discount); the next-latent
     term is a KL rather than the equal-gradient cross-entropy; ``beta`` is ours (the paper leaves it
-    open). The paper's Transformer input reward is the environment's (TWM squashes it with ``tanh``
-    in its environment wrapper; do that outside if you want it).
+    open). Rewards enter in ``symlog`` space, both as Transformer input tokens and as the regression
+    target, so any reward scale gives finite activations and losses (TWM instead squashes the input
+    reward with ``tanh`` in its environment wrapper and regresses the raw reward; a reward of ``1e30``
+    then overflows the loss).
 
-    The protocol's :meth:`observe` has no reward argument, but TWM feeds rewards to its Transformer:
-    pass ``reward=`` to :meth:`observe` (one parallel pass, as :meth:`loss` does). Without it the model
-    feeds back its own reward predictions, step by step (as in imagination).
+    TWM conditions on past rewards: pass ``reward=`` to :meth:`observe` (one parallel pass, as
+    :meth:`loss` does). Without it the model feeds back its own reward predictions, step by step (as in
+    imagination).
 
     Args:
         config: A :class:`TWMConfig` (``TWMConfig.paper()`` if None).
@@ -399,6 +405,10 @@ class TWM(nn.Module):
     def _param(self) -> torch.Tensor:
         return self.embed_stoch.weight
 
+    def _predict_reward(self, h: torch.Tensor) -> torch.Tensor:
+        """The reward predicted from ``h`` (the head regresses ``symlog(r)``)."""
+        return symexp(self.reward_head(h).squeeze(-1))
+
     def _latent_logits(self, flat: torch.Tensor) -> torch.Tensor:
         logits = flat.unflatten(-1, (self.config.stoch_groups, self.config.stoch_classes))
         return unimix_logits(logits, self.config.unimix) if self.config.unimix > 0 else logits
@@ -409,21 +419,9 @@ class TWM(nn.Module):
 
     def _embed_pending(self, state: TWMState) -> torch.Tensor:
         """``(..., 2, d)`` embeddings of the pending ``[r_t, z_t]`` tokens."""
-        r = self.embed_reward(state.reward.unsqueeze(-1))
+        r = self.embed_reward(symlog(state.reward).unsqueeze(-1))
         z = self.embed_stoch(state.stoch.flatten(-2))
         return torch.stack([r, z], dim=-2)
-
-    def _check_state(self, state: TWMState, batch: int) -> None:
-        check(isinstance(state, TWMState), "state", "a TWMState", got=type(state).__name__)
-        memory = (self.config.num_layers, self._window, self.config.d_model)
-        check(
-            state.memory.dim() == 4
-            and state.memory.shape[0] == batch
-            and tuple(state.memory.shape[1:]) == memory,
-            "state",
-            f"a TWMState of batch shape ({batch},) with memory (B, {', '.join(map(str, memory))})",
-            got=tuple(state.memory.shape),
-        )
 
     def _step(
         self, state: TWMState, action: torch.Tensor, is_first: torch.Tensor | None = None
@@ -458,7 +456,7 @@ class TWM(nn.Module):
         steps = torch.stack(
             [
                 self.embed_action(prev_action),
-                self.embed_reward(reward.unsqueeze(-1)),
+                self.embed_reward(symlog(reward).unsqueeze(-1)),
                 self.embed_stoch(stoch.flatten(-2)),
             ],
             dim=2,
@@ -522,6 +520,7 @@ class TWM(nn.Module):
         sample: bool = True,
         generator: torch.Generator | None = None,
         reward: torch.Tensor | None = None,
+        validate: bool = True,
     ) -> Observation:
         """Posterior and prior states of a stored sequence.
 
@@ -539,6 +538,7 @@ class TWM(nn.Module):
             generator: Random generator for the samples.
             reward: float ``(B, T)``, ``reward[t]`` received on arriving at ``obs[t]`` (TWM's reward
                 tokens); predicted by the model if None.
+            validate: Also check values (finite, actions in ``[-1, 1]``); shapes always.
 
         Returns:
             :class:`~hieros_lib.world_models.Observation` of :class:`TWMState` ``(B, T)``.
@@ -546,16 +546,13 @@ class TWM(nn.Module):
         Raises:
             HierosError: On bad shapes, dtypes or values.
         """
-        validate_sequence(
-            obs, action, is_first, obs_shape=self.obs_shape, action_dim=self.action_dim, reward=reward
-        )
+        _validate_observe(self, obs, action, is_first, state, prev_action, reward, values=validate)
         B, T = is_first.shape
         dtype = self._param().dtype
         if reward is not None:
             reward = reward.to(dtype)
         if state is None:
             state = self.initial_state(B, device=obs.device)
-        self._check_state(state, B)
         if prev_action is not None:
             prev_action = prev_action.to(dtype)
         prev = shift_actions(action.to(dtype), is_first, prev_action)
@@ -564,14 +561,14 @@ class TWM(nn.Module):
         if reward is not None:
             h, memory, mem_mask = self._parallel(state, prev, reward, post_stoch.detach(), is_first)
             prior_logits = self._latent_logits(self.latent_head(h))
-            prior_reward = self.reward_head(h).squeeze(-1)
+            prior_reward = self._predict_reward(h)
             post_reward = reward
         else:
             hs, memories, masks, rewards = [], [], [], []
             current = state
             for t in range(T):
                 h_t, memory_t, mask_t = self._step(current, prev[:, t], is_first[:, t])
-                r_t = self.reward_head(h_t).squeeze(-1)
+                r_t = self._predict_reward(h_t)
                 current = TWMState(
                     post_stoch[:, t].detach(),
                     post_logits[:, t],
@@ -602,6 +599,7 @@ class TWM(nn.Module):
         *,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> TWMState:
         """The imagined state after ``action``: one Transformer call over ``[r_t, z_t, a_t]``.
 
@@ -610,6 +608,7 @@ class TWM(nn.Module):
             action: ``(B, A)`` action taken after ``state``.
             sample: Sample the next latent (True) or take its mode.
             generator: Random generator for the sample.
+            validate: Also check that ``state`` and ``action`` are finite.
 
         Returns:
             :class:`TWMState` ``(B,)`` with ``h_{t+1}``, ``z_{t+1}`` drawn from the prior and the predicted
@@ -618,21 +617,11 @@ class TWM(nn.Module):
         Raises:
             HierosError: On a wrong action shape or state.
         """
-        B = state.deter.shape[0] if isinstance(state, TWMState) and state.deter.dim() == 2 else -1
-        check(B > 0, "state", "a TWMState with batch shape (B,)", got=type(state).__name__)
-        self._check_state(state, B)
-        check(
-            isinstance(action, torch.Tensor)
-            and action.shape == (B, self.action_dim)
-            and action.is_floating_point(),
-            "action",
-            f"a floating-point tensor of shape {(B, self.action_dim)}",
-            got=getattr(action, "shape", type(action).__name__),
-        )
+        _validate_imagine_step(self, state, action, values=validate)
         h, memory, mem_mask = self._step(state, action.to(self._param().dtype))
         logits = self._latent_logits(self.latent_head(h))
         stoch = draw_latent(logits, sample=sample, generator=generator)
-        reward = self.reward_head(h).squeeze(-1)
+        reward = self._predict_reward(h)
         return TWMState(stoch, logits, h, reward, memory, mem_mask, torch.ones_like(state.pending))
 
     def imagine(
@@ -642,9 +631,10 @@ class TWM(nn.Module):
         horizon: int,
         *,
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> Imagination:
         """Roll the prior forward under ``policy`` (the shared :func:`~hieros_lib.world_models.imagine`)."""
-        return imagine(self, start, policy, horizon, generator=generator)
+        return imagine(self, start, policy, horizon, generator=generator, validate=validate)
 
     def start_states(self, observed: Observation) -> TWMState:
         """Every posterior state of an observed batch as a start state, batch shape ``(B * T,)``.
@@ -657,7 +647,11 @@ class TWM(nn.Module):
         return state
 
     def loss(
-        self, batch: Mapping[str, torch.Tensor], *, generator: torch.Generator | None = None
+        self,
+        batch: Mapping[str, torch.Tensor],
+        *,
+        generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> WorldModelLoss:
         """Equations 3 and 4 of the paper on a replay batch.
 
@@ -665,6 +659,7 @@ class TWM(nn.Module):
             batch: Fields ``obs``, ``action``, ``reward``, ``is_first``, ``is_last``, ``is_terminal``
                 (see :data:`~hieros_lib.world_models.BATCH_FIELDS`).
             generator: Random generator for the latent samples.
+            validate: Also check the batch's values (once; shapes are checked either way).
 
         Returns:
             :class:`~hieros_lib.world_models.WorldModelLoss` with metrics ``loss/image`` (decoder NLL),
@@ -675,12 +670,14 @@ class TWM(nn.Module):
         Raises:
             HierosError: On a malformed batch.
         """
-        validate_batch(batch, obs_shape=self.obs_shape, action_dim=self.action_dim)
+        validate_batch(batch, obs_shape=self.obs_shape, action_dim=self.action_dim, values=validate)
         c = self.config
         obs, is_first = batch["obs"], batch["is_first"]
         dtype = self._param().dtype
         reward = batch["reward"].to(dtype)
-        observed = self.observe(obs, batch["action"], is_first, reward=reward, generator=generator)
+        observed = self.observe(
+            obs, batch["action"], is_first, reward=reward, generator=generator, validate=False
+        )
         post, prior = observed.posterior, observed.prior
         # equation 3: the observation model (a VAE with a uniform prior)
         recon = self.decoder(post.stoch.flatten(-2))
@@ -693,7 +690,7 @@ class TWM(nn.Module):
         weight = has_history.to(dtype)
         count = weight.sum().clamp(min=1.0)
         latent = categorical_kl(post.logits.detach(), prior.logits)
-        reward_nll = 0.5 * (reward - self.reward_head(post.deter).squeeze(-1)) ** 2
+        reward_nll = 0.5 * (symlog(reward) - self.reward_head(post.deter).squeeze(-1)) ** 2
         cont_target = (~batch["is_terminal"]).to(dtype)
         cont_nll = bernoulli_nll(self.cont_head(post.deter).squeeze(-1), cont_target)
         terms = c.latent_scale * latent + c.reward_scale * reward_nll + c.cont_scale * cont_nll
@@ -736,8 +733,7 @@ class TWM(nn.Module):
 
     def reward(self, state: TWMState) -> torch.Tensor:
         """Predicted reward ``(...)``: the mean of ``p(r_t | h_t)``."""
-        out: torch.Tensor = self.reward_head(state.deter).squeeze(-1)
-        return out
+        return self._predict_reward(state.deter)
 
     def cont(self, state: TWMState) -> torch.Tensor:
         """Predicted continuation probability ``(...)``: ``sigmoid`` of the predictor's logit on ``h_t``."""
