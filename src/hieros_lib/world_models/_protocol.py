@@ -104,7 +104,7 @@ class WorldModelLoss(NamedTuple):
 class WorldModel(Protocol):
     """What every world model (``S5WM``, ``RSSM``, ``TWM``, or yours) provides.
 
-    Models are :class:`torch.nn.Module` subclasses. Data conventions (DESIGN.md): a stored step ``t`` holds
+    Models are :class:`torch.nn.Module` subclasses. Data conventions (the docs' architecture page): a stored step ``t`` holds
     ``obs[t]`` (uint8 ``(H, W, C)``), ``action[t]`` (float, one-hot for discrete actions, chosen *after*
     seeing ``obs[t]``), ``reward[t]`` (received on arriving at ``obs[t]``), ``is_first[t]``, ``is_last[t]``,
     ``is_terminal[t]``. A model is conditioned on the previous action ``action[t-1]``, made by
