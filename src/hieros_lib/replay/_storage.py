@@ -22,7 +22,7 @@ __all__ = ["REQUIRED_FIELDS", "SequenceReplay"]
 logger = logging.getLogger(__name__)
 
 REQUIRED_FIELDS: tuple[str, ...] = ("obs", "reward", "is_first", "is_last", "is_terminal", "action")
-"""The step fields every :meth:`SequenceReplay.add` must carry (the data conventions of the docs' architecture page)."""
+"""The step fields every :meth:`SequenceReplay.add` must carry (see the docs' architecture page)."""
 
 _FORMAT = "hieros_lib.replay.SequenceReplay"
 _FORMAT_VERSION = 1

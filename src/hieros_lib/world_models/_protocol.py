@@ -104,11 +104,11 @@ class WorldModelLoss(NamedTuple):
 class WorldModel(Protocol):
     """What every world model (``S5WM``, ``RSSM``, ``TWM``, or yours) provides.
 
-    Models are :class:`torch.nn.Module` subclasses. Data conventions (the docs' architecture page): a stored step ``t`` holds
-    ``obs[t]`` (uint8 ``(H, W, C)``), ``action[t]`` (float, one-hot for discrete actions, chosen *after*
-    seeing ``obs[t]``), ``reward[t]`` (received on arriving at ``obs[t]``), ``is_first[t]``, ``is_last[t]``,
-    ``is_terminal[t]``. A model is conditioned on the previous action ``action[t-1]``, made by
-    :func:`shift_actions` and taken as zero where ``is_first[t]``.
+    Models are :class:`torch.nn.Module` subclasses. Data conventions (the docs' architecture page): a
+    stored step ``t`` holds ``obs[t]`` (uint8 ``(H, W, C)``), ``action[t]`` (float, one-hot for discrete
+    actions, chosen *after* seeing ``obs[t]``), ``reward[t]`` (received on arriving at ``obs[t]``),
+    ``is_first[t]``, ``is_last[t]``, ``is_terminal[t]``. A model is conditioned on the previous action
+    ``action[t-1]``, made by :func:`shift_actions` and taken as zero where ``is_first[t]``.
 
     Causality contract (tested for every registered model): ``posterior[:, t]`` depends only on
     ``obs[:, :t+1]``, ``action[:, :t]`` and ``is_first[:, :t+1]``; ``prior[:, t]`` only on ``obs[:, :t]``,
