@@ -94,8 +94,14 @@ def make_atari100k(
         seed: Seed of the environments (each of the ``num_envs`` derives its own).
         num_envs: Parallel environments ``N``.
         asynchronous: Run each environment in a subprocess (``AsyncVectorEnv``) instead of in-process.
-        image_size, frame_skip, noop_max, repeat_action_probability, terminal_on_life_loss, max_frames,
-            full_action_space, evaluation: See above.
+        image_size: Side of the square observation.
+        frame_skip: Emulator frames per agent step.
+        noop_max: Most no-op frames at reset (uniform from 0).
+        repeat_action_probability: ALE's sticky-action probability.
+        terminal_on_life_loss: End an episode (terminal) at each lost life.
+        max_frames: Emulator frames after which an episode is truncated.
+        full_action_space: All 18 actions instead of the game's minimal set.
+        evaluation: Whole games for evaluation (overrides ``terminal_on_life_loss``).
 
     Returns:
         A :class:`GymAdapter`.

@@ -88,6 +88,7 @@ class GymAdapter:
             got=space,
         )
         self.obs_shape: tuple[int, ...] = shape
+        self._batch_obs_shape = (self.num_envs, *shape)
         self.obs_dtype = np.dtype(np.uint8) if image else np.dtype(np.float32)
         action_space = env.single_action_space
         check(
@@ -117,22 +118,16 @@ class GymAdapter:
         self, obs: Any, reward: np.ndarray, first: np.ndarray, terminated: np.ndarray, last: np.ndarray
     ) -> dict[str, np.ndarray]:
         obs = np.asarray(obs)
-        check(
-            obs.shape == (self.num_envs, *self.obs_shape),
-            "obs",
-            f"observations of shape {(self.num_envs, *self.obs_shape)} from {self.name}",
-            got=obs.shape,
-        )
+        if obs.shape != self._batch_obs_shape:  # the hot path runs plain comparisons, messages on failure
+            check(False, "obs", f"observations of shape {self._batch_obs_shape} from {self.name}",
+                  got=obs.shape)
         if self.obs_dtype == np.float32:
             obs = obs.astype(np.float32, copy=False)
-            check(
-                bool(np.isfinite(obs).all()),
-                "obs",
-                f"finite observations from {self.name}",
-                got=lambda: f"NaN or inf in environments {np.nonzero(~np.isfinite(obs).all(-1))[0].tolist()}",
-            )
-        else:
-            obs = obs.astype(np.uint8, copy=False)
+            if not np.isfinite(obs).all():
+                bad = np.nonzero(~np.isfinite(obs).all(-1))[0].tolist()
+                check(False, "obs", f"finite observations from {self.name}", got=f"NaN or inf in envs {bad}")
+        elif obs.dtype != np.uint8:
+            obs = obs.astype(np.uint8)
         return {
             "obs": obs,
             "reward": reward.astype(np.float32),
@@ -144,7 +139,7 @@ class GymAdapter:
     def reset(self) -> dict[str, np.ndarray]:
         """Start every environment; all steps have ``is_first`` (seeds applied from :attr:`seed`)."""
         obs, _ = self.env.reset(seed=env_seeds(self.seed, self.num_envs))
-        self._ended[:] = False
+        self._ended = np.zeros(self.num_envs, bool)
         self._started = True
         n = self.num_envs
         false = np.zeros(n, bool)
@@ -164,25 +159,20 @@ class GymAdapter:
         if hasattr(actions, "detach"):
             actions = actions.detach().cpu().numpy()
         actions = np.asarray(actions)
-        check(
-            actions.shape == (self.num_envs,) and actions.dtype.kind in "iu",
-            "actions",
-            f"{self.num_envs} integer action indices, shape ({self.num_envs},)",
-            got=f"{actions.dtype} {actions.shape}",
-        )
-        check(
-            bool(((actions >= 0) & (actions < self.num_actions)).all()),
-            "actions",
-            f"indices in [0, {self.num_actions})",
-            got=lambda: actions.tolist(),
-        )
-        obs, reward, terminated, truncated, _ = self.env.step(actions.astype(np.int64))
-        first = self._ended.copy()  # these environments were reset by this call (NEXT_STEP autoreset)
-        terminated = np.asarray(terminated, bool) & ~first
-        last = (terminated | np.asarray(truncated, bool)) & ~first
-        reward = np.where(first, 0.0, np.asarray(reward, np.float64))
-        check(bool(np.isfinite(reward).all()), "reward", f"finite rewards from {self.name}", got=reward)
-        self._ended = last.copy()
+        if actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu":
+            check(False, "actions", f"{self.num_envs} integer action indices, shape ({self.num_envs},)",
+                  got=f"{actions.dtype} {actions.shape}")
+        if actions.min() < 0 or actions.max() >= self.num_actions:
+            check(False, "actions", f"indices in [0, {self.num_actions})", got=actions.tolist())
+        obs, reward, terminated, truncated, _ = self.env.step(actions.astype(np.int64, copy=False))
+        first = self._ended  # these environments were reset by this call (NEXT_STEP autoreset)
+        live = ~first
+        terminated = np.asarray(terminated, bool) & live
+        last = (terminated | np.asarray(truncated, bool)) & live
+        reward = np.where(first, 0.0, reward)
+        if not np.isfinite(reward).all():
+            check(False, "reward", f"finite rewards from {self.name}", got=reward.tolist())
+        self._ended = last
         return self._pack(obs, reward, first, terminated, last)
 
     def close(self) -> None:
