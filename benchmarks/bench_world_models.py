@@ -150,8 +150,8 @@ def imagine_per_step(
         index = torch.arange(starts, device=device) % n
         start = map_state(lambda x: x[index], start)
 
-    def policy(state: Any) -> torch.Tensor:
-        batch_size = model.features(state).shape[0]  # type: ignore[operator]
+    def policy(step: Any) -> torch.Tensor:
+        batch_size = step.features.shape[0]
         idx = torch.randint(0, action_dim, (batch_size,), device=device, generator=generator)
         return F.one_hot(idx, action_dim).float()
 

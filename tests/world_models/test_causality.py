@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from wm_testdata import random_batch
+from wm_testdata import KINDS, VECTOR_DIM, flip_obs, obs_overrides, random_batch
 
 from hieros_lib.errors import HierosError
 from hieros_lib.world_models import available_world_models, make_world_model, map_state
@@ -34,10 +34,12 @@ def same(lhs: object, rhs: object) -> bool:
     )
 
 
-@pytest.fixture(scope="module", params=available_world_models())
+@pytest.fixture(scope="module", params=[(m, k) for m in available_world_models() for k in KINDS],
+                ids=lambda p: f"{p[0]}-{p[1]}")
 def model(request: pytest.FixtureRequest) -> torch.nn.Module:
+    name, kind = request.param
     torch.manual_seed(0)
-    return make_world_model(request.param, preset="tiny", action_dim=A, image_size=SIZE).eval()
+    return make_world_model(name, preset="tiny", action_dim=A, **obs_overrides(kind, SIZE)).eval()
 
 
 def run(
@@ -58,8 +60,9 @@ def run(
         )
 
 
-def base_batch() -> dict[str, torch.Tensor]:
-    batch = random_batch(B, T, image_size=SIZE, action_dim=A, seed=1)
+def base_batch(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    vector = VECTOR_DIM if len(model.obs_shape) == 1 else None
+    batch = random_batch(B, T, image_size=SIZE, action_dim=A, seed=1, vector_dim=vector)
     batch["is_first"][:] = False
     batch["is_first"][:, 0] = True
     return batch
@@ -67,7 +70,7 @@ def base_batch() -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("t", [0, 3, T - 2])
 def test_action_at_t_changes_nothing_up_to_t(model: torch.nn.Module, t: int) -> None:
-    batch = base_batch()
+    batch = base_batch(model)
     ref = run(model, batch)
     changed = dict(batch)
     changed["action"] = batch["action"].clone()
@@ -81,11 +84,11 @@ def test_action_at_t_changes_nothing_up_to_t(model: torch.nn.Module, t: int) -> 
 
 @pytest.mark.parametrize("t", [0, 3, T - 1])
 def test_obs_from_t_on_leaves_the_prior_at_t_and_the_past_unchanged(model: torch.nn.Module, t: int) -> None:
-    batch = base_batch()
+    batch = base_batch(model)
     ref = run(model, batch)
     changed = dict(batch)
     changed["obs"] = batch["obs"].clone()
-    changed["obs"][:, t:] = 255 - batch["obs"][:, t:]
+    changed["obs"][:, t:] = flip_obs(batch["obs"][:, t:])
     out = run(model, changed)
     assert same(at(out.posterior, slice(0, t)), at(ref.posterior, slice(0, t)))
     assert same(at(out.prior, slice(0, t + 1)), at(ref.prior, slice(0, t + 1)))
@@ -94,7 +97,7 @@ def test_obs_from_t_on_leaves_the_prior_at_t_and_the_past_unchanged(model: torch
 
 
 def test_last_action_affects_nothing_observed(model: torch.nn.Module) -> None:
-    batch = base_batch()
+    batch = base_batch(model)
     ref = run(model, batch)
     changed = dict(batch)
     changed["action"] = batch["action"].clone()
@@ -106,7 +109,7 @@ def test_last_action_affects_nothing_observed(model: torch.nn.Module) -> None:
 
 def test_is_first_in_the_middle_equals_two_separate_sequences(model: torch.nn.Module) -> None:
     k = 5
-    batch = base_batch()
+    batch = base_batch(model)
     batch["is_first"][:, k] = True
     whole = run(model, batch, sample=False)
     head = run(model, {key: value[:, :k] for key, value in batch.items()}, sample=False)
@@ -117,7 +120,7 @@ def test_is_first_in_the_middle_equals_two_separate_sequences(model: torch.nn.Mo
     # and inputs before the reset do not reach past it
     changed = dict(batch)
     changed["obs"] = batch["obs"].clone()
-    changed["obs"][:, :k] = 255 - batch["obs"][:, :k]
+    changed["obs"][:, :k] = flip_obs(batch["obs"][:, :k])
     changed["action"] = batch["action"].clone()
     changed["action"][:, :k] = torch.roll(batch["action"][:, :k], 1, dims=-1)
     out = run(model, changed, sample=False)
@@ -131,7 +134,7 @@ def test_reward_from_t_on_leaves_the_prior_at_t_and_the_past_unchanged(
     model: torch.nn.Module, t: int
 ) -> None:
     """``reward[t]`` arrives with ``obs[t]``: the prior at ``t`` (its ``h`` and latent) may not see it."""
-    batch = base_batch()
+    batch = base_batch(model)
     ref = run(model, batch, reward=batch["reward"])
     changed = batch["reward"].clone()
     changed[:, t:] += 5.0
@@ -144,7 +147,7 @@ def test_reward_from_t_on_leaves_the_prior_at_t_and_the_past_unchanged(
 
 
 def test_a_reward_of_the_wrong_shape_raises_the_library_error(model: torch.nn.Module) -> None:
-    batch = base_batch()
+    batch = base_batch(model)
     with pytest.raises(HierosError, match="reward"):
         run(model, batch, reward=batch["reward"][:, :-1])
     with pytest.raises(HierosError, match="reward"):

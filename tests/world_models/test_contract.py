@@ -7,10 +7,11 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from wm_testdata import random_batch
+from wm_testdata import KINDS, VECTOR_DIM, obs_overrides, random_batch
 
 from hieros_lib.errors import HierosError
 from hieros_lib.world_models import (
+    ImaginedStep,
     WorldModel,
     available_world_models,
     make_world_model,
@@ -22,9 +23,14 @@ MODELS = available_world_models()
 B, T, A, SIZE = 2, 6, 3, 16
 
 
-def build(name: str, seed: int = 0) -> torch.nn.Module:
+def build(name: str, seed: int = 0, kind: str = "image") -> torch.nn.Module:
     torch.manual_seed(seed)
-    return make_world_model(name, preset="tiny", action_dim=A, image_size=SIZE)
+    return make_world_model(name, preset="tiny", action_dim=A, **obs_overrides(kind, SIZE))
+
+
+def batch_for(kind: str, seed: int = 0) -> dict[str, torch.Tensor]:
+    vector = VECTOR_DIM if kind == "vector" else None
+    return random_batch(B, T, image_size=SIZE, action_dim=A, seed=seed, vector_dim=vector)
 
 
 def leaves(state: object) -> list[torch.Tensor]:
@@ -33,13 +39,18 @@ def leaves(state: object) -> list[torch.Tensor]:
     return out
 
 
-def first_action_policy(state: object, model: WorldModel) -> torch.Tensor:
-    batch = model.features(state).shape[0]
+def first_action_policy(step: ImaginedStep, model: WorldModel) -> torch.Tensor:
+    batch = step.features.shape[0]
     return F.one_hot(torch.zeros(batch, dtype=torch.long), model.action_dim).float()
 
 
 @pytest.fixture(scope="module", params=MODELS)
 def name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
@@ -61,9 +72,9 @@ def test_satisfies_protocol_and_paper_preset_builds_config(name: str) -> None:
         paper.action_dim = 5  # type: ignore[misc]
 
 
-def test_shapes_and_dtypes(name: str) -> None:
-    model = build(name)
-    batch = random_batch(B, T, image_size=SIZE, action_dim=A)
+def test_shapes_and_dtypes(name: str, kind: str) -> None:
+    model = build(name, kind=kind)
+    batch = batch_for(kind)
     g = torch.Generator().manual_seed(1)
     out = model.observe(batch["obs"], batch["action"], batch["is_first"], generator=g)
     for state in (out.posterior, out.prior):
@@ -75,16 +86,22 @@ def test_shapes_and_dtypes(name: str) -> None:
         cont = model.cont(state)
         assert cont.shape == (B, T) and bool(((cont >= 0) & (cont <= 1)).all())
     assert model.features(out.final_state).shape == (B, model.feature_dim)
-    image = model.decode(out.posterior)
-    assert image.shape == (B, T, SIZE, SIZE, 3)
-    assert bool(((image >= 0) & (image <= 1)).all())
+    decoded = model.decode(out.posterior)
+    if kind == "image":
+        assert decoded.shape == (B, T, SIZE, SIZE, 3)
+        assert bool(((decoded >= 0) & (decoded <= 1)).all())
+    else:
+        assert decoded.shape == (B, T, VECTOR_DIM) and decoded.dtype == torch.float32
+    torch.testing.assert_close(
+        model.features(out.posterior),
+        torch.cat([model.deter(out.posterior), model.stoch(out.posterior).flatten(-2)], -1),
+    )
     assert model.features(model.initial_state(B)).shape == (B, model.feature_dim)
 
     start = model.start_states(out)
     horizon = 4
-    imag = model.imagine(start, lambda s: first_action_policy(s, model), horizon, generator=g)
+    imag = model.imagine(start, lambda step: first_action_policy(step, model), horizon, generator=g)
     n = B * T
-    assert len(imag.states) == horizon + 1
     assert imag.features.shape == (n, horizon + 1, model.feature_dim)
     assert imag.deter.shape == (n, horizon + 1, model.deter_dim)
     assert imag.actions.shape == (n, horizon + 1, A)
@@ -95,9 +112,12 @@ def test_shapes_and_dtypes(name: str) -> None:
     torch.testing.assert_close(imag.features[:, 0], model.features(start))
 
 
-def test_every_parameter_trains_and_nothing_is_nan(name: str) -> None:
-    model = build(name)
-    batch = random_batch(B, T, image_size=SIZE, action_dim=A)
+def test_every_parameter_trains_and_nothing_is_nan(name: str, kind: str) -> None:
+    model = build(name, kind=kind)
+    if hasattr(model.config, "free_bits"):  # below 1 nat of KL free bits stop the prior's gradient
+        overrides = {"free_bits": 0.0, **obs_overrides(kind, SIZE)}
+        model = make_world_model(name, preset="tiny", action_dim=A, **overrides)
+    batch = batch_for(kind)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
@@ -115,13 +135,13 @@ def test_every_parameter_trains_and_nothing_is_nan(name: str) -> None:
     assert not frozen, f"parameters that never got a gradient: {frozen}"
 
 
-def test_same_seed_same_loss_and_state_dict_round_trip(name: str) -> None:
-    batch = random_batch(B, T, image_size=SIZE, action_dim=A)
-    first, second = build(name, seed=3), build(name, seed=3)
+def test_same_seed_same_loss_and_state_dict_round_trip(name: str, kind: str) -> None:
+    batch = batch_for(kind)
+    first, second = build(name, seed=3, kind=kind), build(name, seed=3, kind=kind)
     loss1 = first.loss(batch, generator=torch.Generator().manual_seed(5)).loss
     loss2 = second.loss(batch, generator=torch.Generator().manual_seed(5)).loss
     assert torch.equal(loss1, loss2)
-    other = build(name, seed=4)
+    other = build(name, seed=4, kind=kind)
     loss_other = other.loss(batch, generator=torch.Generator().manual_seed(5)).loss
     assert not torch.equal(loss1, loss_other)
     other.load_state_dict(copy.deepcopy(first.state_dict()))
@@ -129,9 +149,9 @@ def test_same_seed_same_loss_and_state_dict_round_trip(name: str) -> None:
     assert torch.equal(loss1, loss3)
 
 
-def test_continuing_from_the_final_state_equals_one_pass(name: str) -> None:
-    model = build(name).eval()
-    batch = random_batch(B, T, image_size=SIZE, action_dim=A, seed=2)
+def test_continuing_from_the_final_state_equals_one_pass(name: str, kind: str) -> None:
+    model = build(name, kind=kind).eval()
+    batch = batch_for(kind, seed=2)
     batch["is_first"][:] = False
     batch["is_first"][:, 0] = True
     obs, action, first = batch["obs"], batch["action"], batch["is_first"]

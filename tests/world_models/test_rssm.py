@@ -28,7 +28,9 @@ def test_observe_equals_imagine_steps_fed_the_posterior_latents() -> None:
         torch.testing.assert_close(state.deter, out.prior.deter[:, 0])
         torch.testing.assert_close(state.logits, out.prior.logits[:, 0])
         for t in range(1, 7):
-            fed = RSSMState(out.posterior.deter[:, t - 1], out.posterior.stoch[:, t - 1], state.logits)
+            fed = RSSMState(
+                out.posterior.deter[:, t - 1], out.posterior.stoch[:, t - 1], state.logits, state.logits
+            )
             state = m.imagine_step(fed, batch["action"][:, t - 1], sample=False)
             torch.testing.assert_close(state.deter, out.prior.deter[:, t])
             torch.testing.assert_close(state.logits, out.prior.logits[:, t])
@@ -45,7 +47,7 @@ def test_initial_state_is_learned_and_used_at_episode_starts() -> None:
     assert torch.equal(init.stoch, torch.zeros(3, 8, 8))
     # a state passed in is ignored where is_first is set, and used where it is not
     batch = random_batch(2, 3, action_dim=A)
-    other = RSSMState(torch.randn(2, 32), init.stoch[:2], init.logits[:2])
+    other = RSSMState(torch.randn(2, 32), init.stoch[:2], init.logits[:2], init.logits[:2])
     with torch.no_grad():
         fresh = m.observe(batch["obs"], batch["action"], batch["is_first"], sample=False)
         given = m.observe(batch["obs"], batch["action"], batch["is_first"], other, sample=False)

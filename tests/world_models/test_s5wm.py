@@ -35,7 +35,11 @@ def test_parallel_pass_equals_step_by_step_with_the_same_latents(deter_source: s
                 stoch, action = out.posterior.stoch[:, t - 1], batch["action"][:, t - 1]
             # where an episode starts, the step continues from the initial (zero) state
             fed = S5WMState(
-                state.deter, stoch * keep[..., None], state.logits, tuple(s * keep for s in state.ssm)
+                state.deter,
+                stoch * keep[..., None],
+                state.logits,
+                state.prior_logits,
+                tuple(s * keep for s in state.ssm),
             )
             state = m.imagine_step(fed, action * keep, sample=False)
             torch.testing.assert_close(state.deter, out.prior.deter[:, t], atol=1e-5, rtol=1e-5)

@@ -64,8 +64,8 @@ def test_registered_and_presets() -> None:
     )
     assert (paper.memory_length, paper.stoch_groups, paper.stoch_classes) == (16, 32, 32)
     assert (paper.reward_scale, paper.cont_scale) == (10.0, 50.0)
-    with pytest.raises(HierosError, match="features"):
-        TWMConfig.tiny(features="pixels")
+    with pytest.raises(HierosError, match="vector_dim"):
+        TWMConfig.tiny(vector_dim=0)
     with pytest.raises(HierosError, match="memory_length"):
         TWMConfig.tiny(memory_length=0)
 
@@ -199,7 +199,7 @@ def test_loss_terms_follow_equations_3_and_4() -> None:
     dynamics = (2.0 * kl_latent + 10.0 * nll_reward + 50.0 * nll_cont)[mask].mean()
     close(out.loss, representation + dynamics)
     m = out.metrics
-    close(m["loss/image"], nll_image.mean())
+    close(m["loss/obs"], nll_image.mean())
     close(m["loss/encoder_kl"], kl_uniform.mean())
     close(m["loss/latent"], kl_latent[mask].mean())
     close(m["loss/reward"], nll_reward[mask].mean())
@@ -219,12 +219,14 @@ def test_dynamics_loss_does_not_train_the_observation_model() -> None:
             assert grad is not None and float(grad.abs().max()) > 0.0, name
 
 
-def test_features_modes_and_bad_inputs() -> None:
+def test_features_and_bad_inputs() -> None:
     data = sequence(2, 5)
-    for mode, size in (("z", 64), ("h", 64), ("zh", 128)):  # 4 x 16 latents, d_model 64
-        model = build(features=mode)
-        out = observe(model, data)
-        assert model.feature_dim == size and model.features(out.posterior).shape == (2, 5, size)
+    model = build()
+    out = observe(model, data)
+    assert model.feature_dim == 128  # h (d_model 64) and z (4 x 16 latents), as in every model
+    torch.testing.assert_close(
+        model.features(out.posterior), torch.cat([out.posterior.deter, out.posterior.stoch.flatten(-2)], -1)
+    )
     model = build(unimix=0.5)  # every class keeps at least unimix / K of the probability
     out = observe(model, data)
     for state in (out.posterior, out.prior):

@@ -5,6 +5,21 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+KINDS = ("image", "vector")
+VECTOR_DIM = 7
+
+
+def obs_overrides(kind: str, image_size: int = 16) -> dict[str, int]:
+    """Config fields of a tiny model for image or vector observations."""
+    if kind == "vector":
+        return {"vector_dim": VECTOR_DIM, "vector_units": 32}
+    return {"image_size": image_size}
+
+
+def flip_obs(obs: torch.Tensor) -> torch.Tensor:
+    """Different observations of the same shape and dtype (images inverted, vectors moved)."""
+    return 255 - obs if obs.dtype == torch.uint8 else 3.0 - 2.0 * obs
+
 
 def random_batch(
     batch: int = 2,
@@ -14,18 +29,22 @@ def random_batch(
     channels: int = 3,
     action_dim: int = 3,
     seed: int = 0,
+    vector_dim: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """A replay batch of random images and actions with one episode start in the middle."""
+    """A replay batch of random images (or float vectors) and actions with one episode start inside."""
     g = torch.Generator().manual_seed(seed)
     is_first = torch.zeros(batch, length, dtype=torch.bool)
     is_first[:, 0] = True
     is_first[0, length // 2] = True
     is_terminal = torch.zeros(batch, length, dtype=torch.bool)
     is_terminal[0, length // 2 - 1] = True
+    if vector_dim:
+        obs = torch.randn(batch, length, vector_dim, generator=g) * 3.0
+    else:
+        obs = torch.randint(0, 256, (batch, length, image_size, image_size, channels), generator=g)
+        obs = obs.to(torch.uint8)
     return {
-        "obs": torch.randint(0, 256, (batch, length, image_size, image_size, channels), generator=g).to(
-            torch.uint8
-        ),
+        "obs": obs,
         "action": F.one_hot(torch.randint(0, action_dim, (batch, length), generator=g), action_dim).float(),
         "reward": torch.randn(batch, length, generator=g),
         "is_first": is_first,

@@ -8,6 +8,7 @@ the one shared loop :func:`imagine`. Models are built by name with :func:`make_w
 from hieros_lib.world_models._protocol import (
     BATCH_FIELDS,
     Imagination,
+    ImaginedStep,
     Observation,
     Policy,
     WorldModel,
@@ -38,6 +39,7 @@ __all__ = [
     "S5WM",
     "TWM",
     "Imagination",
+    "ImaginedStep",
     "Observation",
     "Policy",
     "RSSMConfig",

@@ -1,8 +1,11 @@
 """The parts S5WM and RSSM share: image encoder and decoder, categorical latents, heads and the loss.
 
 Both are DreamerV3-style models whose state holds a deterministic part ``deter`` (``h_t``), a one-hot
-stochastic part ``stoch`` (``z_t``, ``G`` groups of ``K`` classes) and the ``logits`` it was drawn from.
-They differ only in how ``h_t`` and the prior are computed (:meth:`observe`, :meth:`imagine_step`).
+stochastic part ``stoch`` (``z_t``, ``G`` groups of ``K`` classes), the ``logits`` it was drawn from and
+the ``prior_logits`` of the prior at that step (equal to ``logits`` for prior and imagined states).
+They differ only in how ``h_t`` and the prior are computed (:meth:`observe`, :meth:`observe_step`,
+:meth:`imagine_step`). Observations are images (a convolutional encoder and decoder) or, with
+``vector_dim`` set, float vectors (MLP encoder and decoder in ``symlog`` space).
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ from hieros_lib.nn import (
     ImageDecoder,
     ImageEncoder,
     TwoHot,
+    VectorDecoder,
+    VectorEncoder,
     bernoulli_nll,
     categorical_entropy,
     image_mse,
     kl_balance_loss,
     preprocess_image,
     sample_onehot,
+    symexp,
+    symlog_mse,
     unimix_logits,
 )
 from hieros_lib.world_models._protocol import (
@@ -54,37 +61,42 @@ def draw_latent(logits: torch.Tensor, *, sample: bool, generator: torch.Generato
 class LatentWorldModel(nn.Module):
     """Base of S5WM and RSSM: encoder, decoder, reward / continue heads, latents and the loss.
 
-    Subclasses set ``deter_dim`` before calling ``__init__`` of this class through ``_build_shared`` and
-    implement ``initial_state``, ``observe`` and ``imagine_step``. ``config`` must have the fields
-    ``action_dim, image_size, channels, depth, min_resolution, stoch_groups, stoch_classes, unimix, units,
-    head_layers, reward_bins, dyn_scale, rep_scale, free_bits, image_scale, reward_scale, cont_scale``.
+    Subclasses call ``_build_shared`` in their ``__init__`` and implement ``initial_state``, ``observe``,
+    ``observe_step`` and ``imagine_step``; ``config`` is a :class:`LatentConfig`.
     """
 
-    obs_shape: tuple[int, int, int]
+    obs_shape: tuple[int, ...]
     action_dim: int
     feature_dim: int
     deter_dim: int
 
     def _build_shared(self, config: Any, deter_dim: int) -> None:
         self.config = config
-        self.obs_shape = (config.image_size, config.image_size, config.channels)
+        self.obs_shape = config.obs_shape
         self.action_dim = config.action_dim
         self.deter_dim = deter_dim
         self.stoch_dim = config.stoch_groups * config.stoch_classes
         self.feature_dim = deter_dim + self.stoch_dim
-        self.encoder = ImageEncoder(
-            in_channels=config.channels,
-            depth=config.depth,
-            image_size=config.image_size,
-            min_resolution=config.min_resolution,
-        )
-        self.decoder = ImageDecoder(
-            self.feature_dim,
-            out_channels=config.channels,
-            depth=config.depth,
-            image_size=config.image_size,
-            min_resolution=config.min_resolution,
-        )
+        self.encoder: ImageEncoder | VectorEncoder
+        self.decoder: ImageDecoder | VectorDecoder
+        if config.vector_dim:
+            units, layers = config.vector_units, config.vector_layers
+            self.encoder = VectorEncoder(config.vector_dim, units, hidden=units, layers=layers)
+            self.decoder = VectorDecoder(self.feature_dim, config.vector_dim, hidden=units, layers=layers)
+        else:
+            self.encoder = ImageEncoder(
+                in_channels=config.channels,
+                depth=config.depth,
+                image_size=config.image_size,
+                min_resolution=config.min_resolution,
+            )
+            self.decoder = ImageDecoder(
+                self.feature_dim,
+                out_channels=config.channels,
+                depth=config.depth,
+                image_size=config.image_size,
+                min_resolution=config.min_resolution,
+            )
         self.reward_head = MLP(
             self.feature_dim, config.reward_bins, hidden=config.units, layers=config.head_layers
         )
@@ -116,6 +128,20 @@ class LatentWorldModel(nn.Module):
     ) -> Observation:
         raise NotImplementedError
 
+    def observe_step(
+        self,
+        obs: torch.Tensor,
+        prev_action: torch.Tensor,
+        is_first: torch.Tensor,
+        state: Any,
+        *,
+        reward: torch.Tensor | None = None,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+        validate: bool = False,
+    ) -> Any:
+        raise NotImplementedError
+
     def imagine_step(
         self,
         state: Any,
@@ -133,8 +159,18 @@ class LatentWorldModel(nn.Module):
         return next(self.parameters())
 
     def _embed(self, obs: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(..., H, W, C)`` -> encoder embedding ``(..., E)``."""
-        return self.encoder(preprocess_image(obs).to(self._param().dtype))
+        """uint8 ``(..., H, W, C)`` images or float ``(..., D)`` vectors -> encoder embedding ``(..., E)``."""
+        dtype = self._param().dtype
+        if self.config.vector_dim:
+            return self.encoder(obs.to(dtype))
+        return self.encoder(preprocess_image(obs).to(dtype))
+
+    def _obs_nll(self, feat: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """Reconstruction NLL per step: squared error over the image, or in symlog space for vectors."""
+        dtype = feat.dtype if feat.is_floating_point() else self._param().dtype
+        if self.config.vector_dim:
+            return symlog_mse(self.decoder(feat), obs)
+        return image_mse(self.decoder(feat), preprocess_image(obs).to(dtype))
 
     def _logits(self, flat: torch.Tensor) -> torch.Tensor:
         """Flat logits ``(..., G*K)`` -> uniform-mixed ``(..., G, K)`` logits."""
@@ -146,16 +182,23 @@ class LatentWorldModel(nn.Module):
     def features(self, state: Any) -> torch.Tensor:
         """``cat(h_t, flatten(z_t))``, shape ``(..., feature_dim)``."""
         stoch = state.stoch.reshape(*state.stoch.shape[:-2], self.stoch_dim)
-        return torch.cat([state.deter, stoch], dim=-1)
+        return torch.cat([state.deter, stoch.to(state.deter.dtype)], dim=-1)
 
     def deter(self, state: Any) -> torch.Tensor:
         """``h_t``, shape ``(..., deter_dim)``."""
         return state.deter
 
+    def stoch(self, state: Any) -> torch.Tensor:
+        """``z_t``, one-hot ``(..., G, K)``."""
+        return state.stoch
+
     def decode(self, state: Any) -> torch.Tensor:
-        """Decoded mean image, float ``(..., H, W, C)`` clamped to ``[0, 1]``."""
-        image = self.decoder(self.features(state)) + 0.5
-        return image.clamp(0.0, 1.0).movedim(-3, -1)
+        """The decoder's mean: an image, float ``(..., H, W, C)`` clamped to ``[0, 1]``, or a vector
+        ``(..., D)`` in observation space (``symexp`` of the symlog prediction)."""
+        out = self.decoder(self.features(state))
+        if self.config.vector_dim:
+            return symexp(out)
+        return (out + 0.5).clamp(0.0, 1.0).movedim(-3, -1)
 
     def reward(self, state: Any) -> torch.Tensor:
         """Predicted reward ``(...)``: the two-hot head's mean."""
@@ -166,8 +209,12 @@ class LatentWorldModel(nn.Module):
         return torch.sigmoid(self.cont_head(self.features(state)).squeeze(-1))
 
     def entropy(self, state: Any) -> torch.Tensor:
-        """Entropy of the latent distribution (summed over the ``G`` groups), ``(...)``."""
-        return categorical_entropy(state.logits).sum(-1)
+        """Entropy of the *prior* ``p(z_t | .)`` at this step (summed over the ``G`` groups), ``(...)``.
+
+        For a posterior state this is the entropy of the prior of the same step (``prior_logits``), not
+        of the posterior it was drawn from: the actor's input of equation 3 of the Hieros paper.
+        """
+        return categorical_entropy(state.prior_logits).sum(-1)
 
     def start_states(self, observed: Observation) -> Any:
         """Every posterior state of an observed batch as a start state, batch ``(B * T,)``."""
@@ -182,7 +229,15 @@ class LatentWorldModel(nn.Module):
         generator: torch.Generator | None = None,
         validate: bool = True,
     ) -> Imagination:
-        """Roll the prior forward under ``policy`` (:func:`hieros_lib.world_models.imagine`)."""
+        """Roll the prior forward under ``policy`` (:func:`hieros_lib.world_models.imagine`).
+
+        Args:
+            start: Start states, batch ``(B,)``.
+            policy: ``policy(step) -> action (B, A)`` (see :class:`~hieros_lib.world_models.ImaginedStep`).
+            horizon: Imagined steps.
+            generator: Random generator for the latent samples.
+            validate: Check values (see :func:`~hieros_lib.world_models.imagine`).
+        """
         return imagine(self, start, policy, horizon, generator=generator, validate=validate)
 
     def loss(
@@ -200,8 +255,9 @@ class LatentWorldModel(nn.Module):
             + \alpha_{dyn} \max(1, \mathrm{KL}[\mathrm{sg}(q) \,\|\, p])
             + \alpha_{rep} \max(1, \mathrm{KL}[q \,\|\, \mathrm{sg}(p)]) \big]
 
-        with the image term a sum of squared errors over pixels in the preprocessed space, the reward
-        a two-hot log-likelihood in symlog space, and ``c_t = 1 - is_terminal[t]``.
+        with the observation term a sum of squared errors over pixels in the preprocessed space (over the
+        vector in symlog space for vector observations), the reward a two-hot log-likelihood in symlog
+        space, and ``c_t = 1 - is_terminal[t]``.
 
         Args:
             batch: Replay batch, fields :data:`~hieros_lib.world_models.BATCH_FIELDS`.
@@ -223,7 +279,7 @@ class LatentWorldModel(nn.Module):
         )
         post, prior = observed.posterior, observed.prior
         feat = self.features(post)
-        image_nll = image_mse(self.decoder(feat), preprocess_image(obs).to(dtype))
+        obs_nll = self._obs_nll(feat, obs)
         reward_nll = self.twohot.loss(self.reward_head(feat), batch["reward"].to(dtype))
         cont_target = (~batch["is_terminal"]).to(dtype)
         cont_nll = bernoulli_nll(self.cont_head(feat).squeeze(-1), cont_target)
@@ -235,7 +291,7 @@ class LatentWorldModel(nn.Module):
             rep_scale=config.rep_scale,
         )
         per_step = (
-            config.image_scale * image_nll
+            config.image_scale * obs_nll
             + config.reward_scale * reward_nll
             + config.cont_scale * cont_nll
             + kl
@@ -243,12 +299,12 @@ class LatentWorldModel(nn.Module):
         total = per_step.mean()
         metrics = {
             "loss/total": total.detach(),
-            "loss/image": image_nll.mean().detach(),
+            "loss/obs": obs_nll.mean().detach(),
             "loss/reward": reward_nll.mean().detach(),
             "loss/cont": cont_nll.mean().detach(),
             "kl/dyn": dyn_kl.mean().detach(),
             "kl/rep": rep_kl.mean().detach(),
-            "entropy/post": self.entropy(post).mean().detach(),
+            "entropy/post": categorical_entropy(post.logits).sum(-1).mean().detach(),
             "entropy/prior": self.entropy(prior).mean().detach(),
         }
         return WorldModelLoss(total, metrics, observed)
@@ -256,11 +312,19 @@ class LatentWorldModel(nn.Module):
 
 @dataclass(frozen=True, kw_only=True)
 class LatentConfig:
-    """Fields every DreamerV3-style model config has (S5WM, RSSM)."""
+    """Fields every DreamerV3-style model config has (S5WM, RSSM).
+
+    Observations are images ``(image_size, image_size, channels)`` unless ``vector_dim`` is set, in which
+    case they are float vectors ``(vector_dim,)``, read by an MLP encoder of ``vector_layers`` layers of
+    ``vector_units`` (inputs in symlog space) and reconstructed in symlog space.
+    """
 
     action_dim: int
     image_size: int = 64
     channels: int = 3
+    vector_dim: int | None = None
+    vector_units: int = 512
+    vector_layers: int = 2
     depth: int = 32
     min_resolution: int = 4
     stoch_groups: int = 32
@@ -276,7 +340,17 @@ class LatentConfig:
     reward_scale: float = 1.0
     cont_scale: float = 1.0
 
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """``(vector_dim,)`` for vector observations, else ``(image_size, image_size, channels)``."""
+        if self.vector_dim:
+            return (self.vector_dim,)
+        return (self.image_size, self.image_size, self.channels)
+
     def __post_init__(self) -> None:
+        if self.vector_dim is not None:
+            check_int(self.vector_dim, "vector_dim", minimum=1)
+        check_int(self.vector_layers, "vector_layers", minimum=0)
         for name in (
             "action_dim",
             "image_size",
@@ -287,6 +361,7 @@ class LatentConfig:
             "stoch_classes",
             "units",
             "reward_bins",
+            "vector_units",
         ):
             value = getattr(self, name)
             check_int(value, name, minimum=1)

@@ -17,6 +17,7 @@ from hieros_lib.errors import check, check_int
 __all__ = [
     "BATCH_FIELDS",
     "Imagination",
+    "ImaginedStep",
     "Observation",
     "Policy",
     "WorldModel",
@@ -35,8 +36,9 @@ __all__ = [
 State = Any
 """A model's state: a NamedTuple (or nested tuples) of tensors with leading batch dims."""
 
-Policy = Callable[[Any], torch.Tensor]
-"""``policy(state) -> action (B, A)``: picks the action taken *after* the given state."""
+Policy = Callable[["ImaginedStep"], torch.Tensor]
+"""``policy(step) -> action (B, A)``: picks the action taken *after* the state of an
+:class:`ImaginedStep`."""
 
 BATCH_FIELDS: tuple[str, ...] = ("obs", "action", "reward", "is_first", "is_last", "is_terminal")
 """The fields of a replay batch that :meth:`WorldModel.loss` reads."""
@@ -61,29 +63,51 @@ class Observation(NamedTuple):
     final_state: Any
 
 
+class ImaginedStep(NamedTuple):
+    """One state of an imagined rollout with what a policy reads from it (each computed once).
+
+    Attributes:
+        state: The model's state, batch ``(B,)``.
+        features: ``(B, feature_dim)``, :meth:`WorldModel.features`.
+        deter: ``(B, deter_dim)``, :meth:`WorldModel.deter`.
+        reward: ``(B,)`` predicted reward of arriving at the state.
+        cont: ``(B,)`` predicted continuation probability.
+        entropy: ``(B,)`` entropy of the prior at the state.
+    """
+
+    state: Any
+    features: torch.Tensor
+    deter: torch.Tensor
+    reward: torch.Tensor
+    cont: torch.Tensor
+    entropy: torch.Tensor
+
+
 class Imagination(NamedTuple):
     """What :func:`imagine` returns for ``horizon`` steps from ``B`` start states.
 
-    Index ``k = 0`` is the start state, ``k = 1 .. horizon`` are the imagined (prior) states.
+    Index ``k = 0`` is the start state, ``k = 1 .. horizon`` are the imagined (prior) states. The states
+    themselves are not kept (a Transformer's would hold its whole memory per step); everything the agent
+    reads from them is, plus the last state to continue from.
 
     Attributes:
-        states: ``horizon + 1`` states, each with batch shape ``(B,)``.
         features: ``(B, horizon + 1, feature_dim)``, :meth:`WorldModel.features` of each state.
         deter: ``(B, horizon + 1, deter_dim)``, :meth:`WorldModel.deter` of each state.
-        actions: ``(B, horizon + 1, A)``; ``actions[:, k] = policy(states[k])`` is the action taken after
-            state ``k`` (the last one is chosen but not simulated).
+        actions: ``(B, horizon + 1, A)``; ``actions[:, k]`` is the policy's action after state ``k`` (the
+            last one is chosen but not simulated).
         reward: ``(B, horizon + 1)`` predicted reward received on arriving at state ``k``.
         cont: ``(B, horizon + 1)`` predicted probability that the episode continues at state ``k``.
-        entropy: ``(B, horizon + 1)`` entropy of the latent distribution each state was drawn from.
+        entropy: ``(B, horizon + 1)`` entropy of the prior at each state (:meth:`WorldModel.entropy`).
+        final_state: The state at ``k = horizon``.
     """
 
-    states: tuple[Any, ...]
     features: torch.Tensor
     deter: torch.Tensor
     actions: torch.Tensor
     reward: torch.Tensor
     cont: torch.Tensor
     entropy: torch.Tensor
+    final_state: Any
 
 
 class WorldModelLoss(NamedTuple):
@@ -91,7 +115,7 @@ class WorldModelLoss(NamedTuple):
 
     Attributes:
         loss: Scalar total loss to minimise.
-        metrics: Named scalar tensors (detached) for logging, e.g. ``"loss/image"``, ``"kl/dyn"``.
+        metrics: Named scalar tensors (detached) for logging, e.g. ``"loss/obs"``, ``"kl/dyn"``.
         observed: The :class:`Observation` of the batch, so imagination can start from its posterior.
     """
 
@@ -116,13 +140,13 @@ class WorldModel(Protocol):
     before ``t``.
 
     Attributes:
-        obs_shape: ``(H, W, C)`` of the observations.
+        obs_shape: ``(H, W, C)`` for image observations, ``(D,)`` for vectors.
         action_dim: ``A``, the size of an action vector.
         feature_dim: Size of :meth:`features`.
         deter_dim: Size of :meth:`deter`.
     """
 
-    obs_shape: tuple[int, int, int]
+    obs_shape: tuple[int, ...]
     action_dim: int
     feature_dim: int
     deter_dim: int
@@ -147,7 +171,7 @@ class WorldModel(Protocol):
         """Posterior and prior states of a stored sequence.
 
         Args:
-            obs: uint8 ``(B, T, H, W, C)``.
+            obs: uint8 images ``(B, T, H, W, C)`` or float vectors ``(B, T, D)`` (the model's ``obs_shape``).
             action: float ``(B, T, A)``, as stored (``action[t]`` chosen after ``obs[t]``; the model shifts
                 it). ``action[:, -1]`` affects nothing returned.
             is_first: bool ``(B, T)``.
@@ -161,6 +185,27 @@ class WorldModel(Protocol):
                 ``reward[t]``.
             validate: Also check values (finite inputs, actions in ``[-1, 1]``, a finite ``state``);
                 shapes, dtypes, devices and the state's batch are checked either way.
+        """
+        ...
+
+    def observe_step(
+        self,
+        obs: torch.Tensor,
+        prev_action: torch.Tensor,
+        is_first: torch.Tensor,
+        state: State,
+        *,
+        reward: torch.Tensor | None = None,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+        validate: bool = False,
+    ) -> State:
+        """The posterior state of one step for ``B`` environments: the acting path.
+
+        Equals :meth:`observe` run one step at a time. ``obs`` ``(B, *obs_shape)``, ``prev_action``
+        ``(B, A)`` (the action taken after ``state``; ignored where ``is_first``), ``is_first`` ``(B,)``,
+        ``reward`` ``(B,)`` (models that condition on rewards use it). Shapes are always checked, values
+        only with ``validate`` (off by default: no host synchronisation per acting step).
         """
         ...
 
@@ -209,15 +254,20 @@ class WorldModel(Protocol):
         ...
 
     def features(self, state: State) -> torch.Tensor:
-        """Actor / critic input ``(..., feature_dim)``."""
+        """The model state as one vector, ``cat(deter(state), flatten(stoch(state)))`` ``(..., feature_dim)``
+        in every model: the actor's and critics' input (the paper's ``(h_t, z_t)``)."""
         ...
 
     def deter(self, state: State) -> torch.Tensor:
         """The deterministic state ``h_t`` ``(..., deter_dim)`` (what the subgoal autoencoder reads)."""
         ...
 
+    def stoch(self, state: State) -> torch.Tensor:
+        """The stochastic state ``z_t``, one-hot ``(..., G, K)``."""
+        ...
+
     def decode(self, state: State) -> torch.Tensor:
-        """Decoded image, float ``(..., H, W, C)`` in ``[0, 1]``."""
+        """Decoded observation: an image, float ``(..., H, W, C)`` in ``[0, 1]``, or a vector ``(..., D)``."""
         ...
 
     def reward(self, state: State) -> torch.Tensor:
@@ -229,7 +279,8 @@ class WorldModel(Protocol):
         ...
 
     def entropy(self, state: State) -> torch.Tensor:
-        """Entropy ``(...)`` of the latent distribution ``state`` was drawn from."""
+        """Entropy ``(...)`` of the *prior* over ``z`` at this step, also for posterior states (the
+        uncertainty the actor reads, equation 3 of the Hieros paper)."""
         ...
 
 
@@ -647,6 +698,44 @@ def _validate_observe(
         )
 
 
+def _validate_observe_step(
+    model: WorldModel,
+    obs: torch.Tensor,
+    prev_action: torch.Tensor,
+    is_first: torch.Tensor,
+    state: State,
+    reward: torch.Tensor | None,
+    *,
+    values: bool,
+) -> None:
+    """Everything :meth:`WorldModel.observe_step` checks (shapes always; values with ``values``)."""
+    shape = ", ".join(map(str, model.obs_shape))
+    check(
+        isinstance(obs, torch.Tensor) and obs.dim() == 1 + len(model.obs_shape)
+        and tuple(obs.shape[1:]) == tuple(model.obs_shape) and obs.shape[0] >= 1,
+        "obs",
+        f"a tensor of shape (B, {shape}) with B >= 1",
+        got=lambda: _describe(obs),
+    )
+    batch, device = int(obs.shape[0]), obs.device
+    image = len(model.obs_shape) == 3
+    check(obs.dtype == torch.uint8 if image else obs.is_floating_point(), "obs",
+          "dtype torch.uint8 (images)" if image else "a floating-point tensor (vectors)", got=obs.dtype)
+    check(
+        isinstance(is_first, torch.Tensor) and is_first.shape == (batch,) and is_first.dtype == torch.bool
+        and is_first.device == device,
+        "is_first",
+        f"a bool tensor of shape ({batch},) on {device}",
+        got=lambda: _describe(is_first),
+    )
+    validate_action(prev_action, batch, model.action_dim, device=device, values=values, name="prev_action")
+    validate_state(model, state, batch, device=device, values=values)
+    if reward is not None:
+        _check_reward(reward, (batch,), device, values=values)
+    if values and not image and _has_values(obs):
+        check(bool(torch.isfinite(obs).all()), "obs", "finite values", got="NaN or inf")
+
+
 def _validate_imagine_step(model: WorldModel, state: State, action: torch.Tensor, *, values: bool) -> int:
     """Everything :meth:`WorldModel.imagine_step` checks; returns the batch size."""
     check(
@@ -672,15 +761,18 @@ def imagine(
 ) -> Imagination:
     """Roll a world model's prior forward under a policy: the one imagination loop for every model.
 
-    For ``k = 0 .. horizon - 1``: ``a_k = policy(s_k)``, ``s_{k+1} = model.imagine_step(s_k, a_k)``;
-    finally ``a_horizon = policy(s_horizon)``. Features, ``h``, rewards, continuation and entropies of all
-    ``horizon + 1`` states are stacked along dim 1. Gradients flow through everything; detach the start
-    (:func:`detach_state`) or wrap in :func:`torch.no_grad` as the training scheme needs.
+    For ``k = 0 .. horizon - 1``: ``a_k = policy(step_k)``, ``s_{k+1} = model.imagine_step(s_k, a_k)``;
+    finally ``a_horizon = policy(step_horizon)``, where ``step_k`` is the :class:`ImaginedStep` of
+    ``s_k`` (its features, ``h``, reward, continuation and prior entropy, each computed once and stacked
+    along dim 1 in the result). Only the current state is alive at any time, so the memory of a model
+    with a large state (TWM's Transformer memory) does not grow with the horizon. Gradients flow through
+    everything; detach the start (:func:`detach_state`) or wrap in :func:`torch.no_grad` as the
+    training scheme needs.
 
     Args:
         model: Any :class:`WorldModel`.
         start: Start states with batch shape ``(B,)`` (e.g. :meth:`WorldModel.start_states`).
-        policy: ``policy(state) -> action (B, A)``.
+        policy: ``policy(step) -> action (B, A)`` with ``step`` an :class:`ImaginedStep`.
         horizon: Number of imagined steps, ``>= 0``.
         generator: Random generator for the latent samples.
         validate: Check that the start state and every action are finite (one host synchronisation per
@@ -699,22 +791,18 @@ def imagine(
           got=lambda: type(start).__name__)
     batch, device = int(leaves[0].shape[0]), leaves[0].device
     validate_state(model, start, batch, device=device, values=validate, name="start")
-    states = [start]
-    actions = []
+    fields: list[list[torch.Tensor]] = [[], [], [], [], [], []]
     state = start
     for k in range(horizon + 1):
-        action = policy(state)
+        step = ImaginedStep(
+            state, model.features(state), model.deter(state), model.reward(state), model.cont(state),
+            model.entropy(state),
+        )
+        action = policy(step)
         validate_action(action, batch, model.action_dim, device=device, values=validate, name="policy")
-        actions.append(action)
-        if k < horizon:
+        for out, value in zip(fields, (*step[1:], action), strict=True):
+            out.append(value)
+        if k < horizon:  # the previous state is dropped here: one state (and memory) alive at a time
             state = model.imagine_step(state, action, generator=generator, validate=False)
-            states.append(state)
-    return Imagination(
-        states=tuple(states),
-        features=torch.stack([model.features(s) for s in states], dim=1),
-        deter=torch.stack([model.deter(s) for s in states], dim=1),
-        actions=torch.stack(actions, dim=1),
-        reward=torch.stack([model.reward(s) for s in states], dim=1),
-        cont=torch.stack([model.cont(s) for s in states], dim=1),
-        entropy=torch.stack([model.entropy(s) for s in states], dim=1),
-    )
+    features, deter, reward, cont, entropy, actions = (torch.stack(x, dim=1) for x in fields)
+    return Imagination(features, deter, actions, reward, cont, entropy, state)

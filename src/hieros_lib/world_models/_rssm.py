@@ -15,6 +15,7 @@ from hieros_lib.world_models._protocol import (
     Observation,
     _validate_imagine_step,
     _validate_observe,
+    _validate_observe_step,
     shift_actions,
 )
 
@@ -28,11 +29,14 @@ class RSSMState(NamedTuple):
         deter: ``(..., deter_dim)`` GRU state ``h_t``.
         stoch: ``(..., G, K)`` one-hot latent ``z_t``.
         logits: ``(..., G, K)`` logits ``z_t`` was drawn from (posterior or prior).
+        prior_logits: ``(..., G, K)`` logits of the prior ``p(z_t | h_t)`` of this step (the same tensor as
+            ``logits`` for prior and imagined states).
     """
 
     deter: torch.Tensor
     stoch: torch.Tensor
     logits: torch.Tensor
+    prior_logits: torch.Tensor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +161,7 @@ class RSSM(LatentWorldModel):
         g, k = self.config.stoch_groups, self.config.stoch_classes
         deter = torch.tanh(param).to(device).expand(batch_size, -1)
         zeros = torch.zeros(batch_size, g, k, device=device, dtype=param.dtype)
-        return RSSMState(deter, zeros, zeros)
+        return RSSMState(deter, zeros, zeros, zeros)
 
     def _step_deter(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = self.img_in(torch.cat([stoch.flatten(-2), action], -1))
@@ -179,7 +183,7 @@ class RSSM(LatentWorldModel):
         """Posterior and prior states of a stored sequence, one step at a time.
 
         Args:
-            obs: uint8 ``(B, T, H, W, C)``.
+            obs: uint8 images ``(B, T, H, W, C)`` or float vectors ``(B, T, D)`` (the model's ``obs_shape``).
             action: float ``(B, T, A)`` as stored (``action[t]`` chosen after ``obs[t]``).
             is_first: bool ``(B, T)``.
             state: :class:`RSSMState` ``(B,)`` to continue from (initial state if None).
@@ -206,22 +210,72 @@ class RSSM(LatentWorldModel):
             state = init
         posts, priors = [], []
         for t in range(length):
-            first = is_first[:, t]
-            deter = torch.where(first[:, None], init.deter, state.deter)
-            stoch = torch.where(first[:, None, None], init.stoch, state.stoch)
-            deter = self._step_deter(deter, stoch, prev[:, t])
-            prior_logits = self._logits(self.prior_net(deter))
-            post_logits = self._logits(self.post_net(torch.cat([deter, embed[:, t]], -1)))
-            post = RSSMState(deter, draw_latent(post_logits, sample=sample, generator=generator), post_logits)
-            prior = RSSMState(
-                deter, draw_latent(prior_logits, sample=sample, generator=generator), prior_logits
-            )
+            first, inputs = is_first[:, t], embed[:, t]
+            post, prior = self._filter(state, init, prev[:, t], first, inputs, sample, generator)
             posts.append(post)
             priors.append(prior)
             state = post
         posterior = RSSMState(*(torch.stack(x, 1) for x in zip(*posts, strict=True)))
         prior_states = RSSMState(*(torch.stack(x, 1) for x in zip(*priors, strict=True)))
         return Observation(posterior, prior_states, state)
+
+    def _filter(
+        self,
+        state: RSSMState,
+        init: RSSMState,
+        prev_action: torch.Tensor,
+        first: torch.Tensor,
+        embed: torch.Tensor,
+        sample: bool,
+        generator: torch.Generator | None,
+    ) -> tuple[RSSMState, RSSMState]:
+        """One step of observing: reset where ``first``, advance the GRU, posterior and prior."""
+        deter = torch.where(first[:, None], init.deter, state.deter)
+        stoch = torch.where(first[:, None, None], init.stoch, state.stoch)
+        deter = self._step_deter(deter, stoch, prev_action)
+        prior_logits = self._logits(self.prior_net(deter))
+        post_logits = self._logits(self.post_net(torch.cat([deter, embed], -1)))
+        post_stoch = draw_latent(post_logits, sample=sample, generator=generator)
+        prior_stoch = draw_latent(prior_logits, sample=sample, generator=generator)
+        post = RSSMState(deter, post_stoch, post_logits, prior_logits)
+        return post, RSSMState(deter, prior_stoch, prior_logits, prior_logits)
+
+    def observe_step(
+        self,
+        obs: torch.Tensor,
+        prev_action: torch.Tensor,
+        is_first: torch.Tensor,
+        state: RSSMState,
+        *,
+        reward: torch.Tensor | None = None,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+        validate: bool = False,
+    ) -> RSSMState:
+        """The posterior state of one step for ``B`` environments (the acting path; one GRU step).
+
+        Equals :meth:`observe` run step by step. Where ``is_first``, ``h`` and ``z`` start from the initial
+        state and ``a_{t-1}`` is zero.
+
+        Args:
+            obs: ``(B, *obs_shape)`` observation of this step.
+            prev_action: ``(B, A)`` action taken after ``state`` (ignored where ``is_first``).
+            is_first: ``(B,)`` bool.
+            state: :class:`RSSMState` ``(B,)`` of the previous step.
+            reward: Optional ``(B,)``; not used by this model.
+            sample: Sample the posterior latent (True) or take its mode.
+            generator: Random generator.
+            validate: Also check values (off by default: this is the per-step acting call).
+
+        Returns:
+            The posterior :class:`RSSMState` ``(B,)``.
+        """
+        _validate_observe_step(self, obs, prev_action, is_first, state, reward, values=validate)
+        dtype = self.init_deter.dtype
+        init = self.initial_state(is_first.shape[0], device=obs.device)
+        prev = prev_action.to(dtype) * (~is_first).to(dtype)[:, None]
+        post, _ = self._filter(state, init, prev, is_first, self._embed(obs), sample, generator)
+        return post
 
     def imagine_step(
         self,
@@ -247,4 +301,4 @@ class RSSM(LatentWorldModel):
         _validate_imagine_step(self, state, action, values=validate)
         deter = self._step_deter(state.deter, state.stoch, action.to(state.deter.dtype))
         logits = self._logits(self.prior_net(deter))
-        return RSSMState(deter, draw_latent(logits, sample=sample, generator=generator), logits)
+        return RSSMState(deter, draw_latent(logits, sample=sample, generator=generator), logits, logits)

@@ -16,6 +16,7 @@ from hieros_lib.world_models._protocol import (
     Observation,
     _validate_imagine_step,
     _validate_observe,
+    _validate_observe_step,
     shift_actions,
 )
 
@@ -29,6 +30,8 @@ class S5WMState(NamedTuple):
         deter: ``(..., deter_dim)`` deterministic state ``h_t``.
         stoch: ``(..., G, K)`` one-hot latent ``z_t``.
         logits: ``(..., G, K)`` logits ``z_t`` was drawn from (posterior or prior).
+        prior_logits: ``(..., G, K)`` logits of the prior ``p(z_t | m_t)`` of this step (the same tensor
+            as ``logits`` for prior and imagined states).
         ssm: One complex ``(..., P)`` tensor per S5 block: the internal S5 states ``x_t`` after step
             ``t`` (what the next step continues from).
     """
@@ -36,6 +39,7 @@ class S5WMState(NamedTuple):
     deter: torch.Tensor
     stoch: torch.Tensor
     logits: torch.Tensor
+    prior_logits: torch.Tensor
     ssm: tuple[torch.Tensor, ...]
 
 
@@ -135,6 +139,9 @@ class S5WM(LatentWorldModel):
         >>> out = model.observe(obs, torch.zeros(2, 5, 3), torch.zeros(2, 5, dtype=torch.bool))
         >>> model.features(out.posterior).shape
         torch.Size([2, 5, 96])
+        >>> vector = S5WM(S5WMConfig.tiny(action_dim=3, vector_dim=7))  # vector observations
+        >>> vector.obs_shape
+        (7,)
 
     References:
         Mattes, Schlosser, Herbrich, "Hieros: Hierarchical Imagination on Structured State Space Sequence
@@ -188,7 +195,7 @@ class S5WM(LatentWorldModel):
         zeros = torch.zeros(batch_size, g, k, device=device, dtype=param.dtype)
         deter = torch.zeros(batch_size, self.deter_dim, device=device, dtype=param.dtype)
         ssm = tuple(self.sequence.initial_state(batch_size, device=device))
-        return S5WMState(deter, zeros, zeros, ssm)
+        return S5WMState(deter, zeros, zeros, zeros, ssm)
 
     def observe(
         self,
@@ -206,7 +213,7 @@ class S5WM(LatentWorldModel):
         """Posterior and prior states of a stored sequence, in parallel over time.
 
         Args:
-            obs: uint8 ``(B, T, H, W, C)``.
+            obs: uint8 images ``(B, T, H, W, C)`` or float vectors ``(B, T, D)`` (the model's ``obs_shape``).
             action: float ``(B, T, A)`` as stored (``action[t]`` chosen after ``obs[t]``).
             is_first: bool ``(B, T)``.
             state: :class:`S5WMState` ``(B,)`` to continue from (initial state if None).
@@ -239,10 +246,55 @@ class S5WM(LatentWorldModel):
         prior_logits = self._logits(self.prior_net(output))
         prior_stoch = draw_latent(prior_logits, sample=sample, generator=generator)
         ssm = tuple(ssm)
-        posterior = S5WMState(deter, post_stoch, post_logits, ssm)
-        prior = S5WMState(deter, prior_stoch, prior_logits, ssm)
-        final = S5WMState(deter[:, -1], post_stoch[:, -1], post_logits[:, -1], tuple(final_ssm))
+        posterior = S5WMState(deter, post_stoch, post_logits, prior_logits, ssm)
+        prior = S5WMState(deter, prior_stoch, prior_logits, prior_logits, ssm)
+        final = S5WMState(
+            deter[:, -1], post_stoch[:, -1], post_logits[:, -1], prior_logits[:, -1], tuple(final_ssm)
+        )
         return Observation(posterior, prior, final)
+
+    def observe_step(
+        self,
+        obs: torch.Tensor,
+        prev_action: torch.Tensor,
+        is_first: torch.Tensor,
+        state: S5WMState,
+        *,
+        reward: torch.Tensor | None = None,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+        validate: bool = False,
+    ) -> S5WMState:
+        """The posterior state of one step for ``B`` environments: the acting path, one S5 step.
+
+        Equals :meth:`observe` run step by step (a test checks it). The S5 stack runs in its recurrent
+        mode; where ``is_first``, the state, ``z_{t-1}`` and ``a_{t-1}`` are reset first.
+
+        Args:
+            obs: ``(B, *obs_shape)`` observation of this step.
+            prev_action: ``(B, A)`` action taken after ``state`` (ignored where ``is_first``).
+            is_first: ``(B,)`` bool.
+            state: :class:`S5WMState` ``(B,)`` of the previous step.
+            reward: Optional ``(B,)``; not used by this model.
+            sample: Sample the posterior latent (True) or take its mode.
+            generator: Random generator.
+            validate: Also check values (off by default: this is the per-step acting call).
+
+        Returns:
+            The posterior :class:`S5WMState` ``(B,)``.
+        """
+        _validate_observe_step(self, obs, prev_action, is_first, state, reward, values=validate)
+        dtype = self.deter_proj.weight.dtype
+        keep = (~is_first).to(dtype)
+        prev_stoch = state.stoch.flatten(-2) * keep[:, None]
+        prev = prev_action.to(dtype) * keep[:, None]
+        inputs = self.in_layer(torch.cat([prev_stoch, prev], -1))
+        output, ssm = self.sequence.step(inputs, state.ssm, reset=is_first)
+        ssm = tuple(ssm)
+        prior_logits = self._logits(self.prior_net(output))
+        post_logits = self._logits(self.post_net(self._embed(obs)))
+        post_stoch = draw_latent(post_logits, sample=sample, generator=generator)
+        return S5WMState(self._deter(ssm, output), post_stoch, post_logits, prior_logits, ssm)
 
     def imagine_step(
         self,
@@ -271,4 +323,4 @@ class S5WM(LatentWorldModel):
         ssm = tuple(ssm)
         logits = self._logits(self.prior_net(output))
         stoch = draw_latent(logits, sample=sample, generator=generator)
-        return S5WMState(self._deter(ssm, output), stoch, logits, ssm)
+        return S5WMState(self._deter(ssm, output), stoch, logits, logits, ssm)

@@ -46,6 +46,8 @@ from hieros_lib.nn import (
     MLP,
     ImageDecoder,
     ImageEncoder,
+    VectorDecoder,
+    VectorEncoder,
     bernoulli_nll,
     categorical_entropy,
     categorical_kl,
@@ -53,6 +55,7 @@ from hieros_lib.nn import (
     preprocess_image,
     symexp,
     symlog,
+    symlog_mse,
     unimix_logits,
 )
 from hieros_lib.world_models._latent import draw_latent
@@ -63,6 +66,7 @@ from hieros_lib.world_models._protocol import (
     WorldModelLoss,
     _validate_imagine_step,
     _validate_observe,
+    _validate_observe_step,
     flatten_time,
     imagine,
     shift_actions,
@@ -72,7 +76,6 @@ from hieros_lib.world_models._transformer_xl import TransformerXL
 
 __all__ = ["TWM", "TWMConfig", "TWMState"]
 
-_FEATURES = ("z", "h", "zh")
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,11 @@ class TWMConfig:
         action_dim: Size ``A`` of an action vector (one-hot for discrete actions).
         image_size: Height and width of the (square) observations.
         channels: Channels of the observations.
+        vector_dim: If set, observations are float vectors of this size (an MLP encoder of
+            ``vector_layers`` layers of ``vector_units``, inputs in symlog space, and a decoder in symlog
+            space) instead of images.
+        vector_units: Width of the vector encoder and decoder.
+        vector_layers: Hidden layers of the vector encoder and decoder.
         depth: Channels of the first encoder stage (doubled each stage).
         min_resolution: Resolution after the last encoder stage.
         encoder_hidden: Width of the MLP from the encoder features to the latent logits.
@@ -112,12 +120,14 @@ class TWMConfig:
         latent_scale: Weight of the next-latent KL in equation 4.
         reward_scale: ``alpha_1`` of equation 4.
         cont_scale: ``alpha_2`` of equation 4.
-        features: What :meth:`TWM.features` returns: ``"z"`` (the paper's choice), ``"h"`` or ``"zh"``.
     """
 
     action_dim: int = 18
     image_size: int = 64
     channels: int = 3
+    vector_dim: int | None = None
+    vector_units: int = 512
+    vector_layers: int = 2
     depth: int = 48
     min_resolution: int = 4
     encoder_hidden: int = 512
@@ -141,7 +151,6 @@ class TWMConfig:
     latent_scale: float = 1.0
     reward_scale: float = 10.0
     cont_scale: float = 50.0
-    features: str = "z"
 
     def __post_init__(self) -> None:
         for name in (
@@ -173,7 +182,17 @@ class TWMConfig:
         check(0.0 <= self.unimix < 1.0, "unimix", "a float in [0, 1)", got=self.unimix)
         check(0.0 <= self.dropout < 1.0, "dropout", "a float in [0, 1)", got=self.dropout)
         check(self.d_model % 2 == 0, "d_model", "an even int", got=self.d_model)
-        check(self.features in _FEATURES, "features", f"one of {_FEATURES}", got=repr(self.features))
+        if self.vector_dim is not None:
+            check_int(self.vector_dim, "vector_dim", minimum=1)
+        check_int(self.vector_units, "vector_units", minimum=1)
+        check_int(self.vector_layers, "vector_layers", minimum=0)
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """``(vector_dim,)`` for vector observations, else ``(image_size, image_size, channels)``."""
+        if self.vector_dim:
+            return (self.vector_dim,)
+        return (self.image_size, self.image_size, self.channels)
 
     @classmethod
     def paper(cls, **overrides: Any) -> TWMConfig:
@@ -230,6 +249,8 @@ class TWMState(NamedTuple):
     Attributes:
         stoch: ``(..., G, K)`` one-hot latent ``z_t`` (posterior sample, or drawn from the prior).
         logits: ``(..., G, K)`` logits of the distribution ``z_t`` was drawn from.
+        prior_logits: ``(..., G, K)`` logits of the prior ``p(z_t | h_t)`` (the same tensor as ``logits``
+            for prior and imagined states).
         deter: ``(..., d_model)`` hidden state ``h_t``, the Transformer output at the action token.
         reward: ``(...)`` the reward token ``r_t`` still to be fed (observed, or predicted in imagination).
         memory: ``(..., L, 3 * memory_length, d_model)`` each layer's cached inputs for the tokens before
@@ -241,6 +262,7 @@ class TWMState(NamedTuple):
 
     stoch: torch.Tensor
     logits: torch.Tensor
+    prior_logits: torch.Tensor
     deter: torch.Tensor
     reward: torch.Tensor
     memory: torch.Tensor
@@ -336,7 +358,7 @@ class TWM(nn.Module):
         Interactions. ICLR 2023. Dai et al. Transformer-XL. ACL 2019.
     """
 
-    obs_shape: tuple[int, int, int]
+    obs_shape: tuple[int, ...]
     action_dim: int
     feature_dim: int
     deter_dim: int
@@ -354,31 +376,40 @@ class TWM(nn.Module):
         self.config = config
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         c = config
-        self.obs_shape = (c.image_size, c.image_size, c.channels)
+        self.obs_shape = c.obs_shape
         self.action_dim = c.action_dim
         self.deter_dim = c.d_model
         self._stoch_dim = c.stoch_groups * c.stoch_classes
-        sizes = {"z": self._stoch_dim, "h": c.d_model, "zh": self._stoch_dim + c.d_model}
-        self.feature_dim = sizes[c.features]
+        self.feature_dim = c.d_model + self._stoch_dim
         self._window = 3 * c.memory_length
         # observation model
-        self.encoder = ImageEncoder(
-            in_channels=c.channels,
-            depth=c.depth,
-            image_size=c.image_size,
-            min_resolution=c.min_resolution,
-            **factory,
-        )
+        self.encoder: ImageEncoder | VectorEncoder
+        self.decoder: ImageDecoder | VectorDecoder
+        if c.vector_dim:
+            self.encoder = VectorEncoder(
+                c.vector_dim, c.vector_units, hidden=c.vector_units, layers=c.vector_layers, **factory
+            )
+            self.decoder = VectorDecoder(
+                self._stoch_dim, c.vector_dim, hidden=c.vector_units, layers=c.vector_layers, **factory
+            )
+        else:
+            self.encoder = ImageEncoder(
+                in_channels=c.channels,
+                depth=c.depth,
+                image_size=c.image_size,
+                min_resolution=c.min_resolution,
+                **factory,
+            )
+            self.decoder = ImageDecoder(
+                self._stoch_dim,
+                out_channels=c.channels,
+                depth=c.depth,
+                image_size=c.image_size,
+                min_resolution=c.min_resolution,
+                **factory,
+            )
         self.encoder_head = MLP(
             self.encoder.out_dim, self._stoch_dim, hidden=c.encoder_hidden, layers=1, **factory
-        )
-        self.decoder = ImageDecoder(
-            self._stoch_dim,
-            out_channels=c.channels,
-            depth=c.depth,
-            image_size=c.image_size,
-            min_resolution=c.min_resolution,
-            **factory,
         )
         # dynamics model
         self.embed_stoch = nn.Linear(self._stoch_dim, c.d_model, **factory)
@@ -414,8 +445,16 @@ class TWM(nn.Module):
         return unimix_logits(logits, self.config.unimix) if self.config.unimix > 0 else logits
 
     def _encode(self, obs: torch.Tensor) -> torch.Tensor:
-        image = preprocess_image(obs).to(self._param().dtype)
-        return self._latent_logits(self.encoder_head(self.encoder(image)))
+        dtype = self._param().dtype
+        x = obs.to(dtype) if self.config.vector_dim else preprocess_image(obs).to(dtype)
+        return self._latent_logits(self.encoder_head(self.encoder(x)))
+
+    def _obs_nll(self, stoch: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """``-ln p(o | z)`` per step, constants dropped: half the squared error (symlog space for vectors)."""
+        recon = self.decoder(stoch.flatten(-2))
+        if self.config.vector_dim:
+            return 0.5 * symlog_mse(recon, obs)
+        return 0.5 * image_mse(recon, preprocess_image(obs).to(recon.dtype))
 
     def _embed_pending(self, state: TWMState) -> torch.Tensor:
         """``(..., 2, d)`` embeddings of the pending ``[r_t, z_t]`` tokens."""
@@ -500,6 +539,7 @@ class TWM(nn.Module):
         return TWMState(
             stoch=torch.zeros(latent, device=device, dtype=p.dtype),
             logits=torch.zeros(latent, device=device, dtype=p.dtype),
+            prior_logits=torch.zeros(latent, device=device, dtype=p.dtype),
             deter=torch.zeros((batch_size, c.d_model), device=device, dtype=p.dtype),
             reward=torch.zeros((batch_size,), device=device, dtype=p.dtype),
             memory=torch.zeros(
@@ -529,7 +569,7 @@ class TWM(nn.Module):
         same ``h`` for the same reward tokens).
 
         Args:
-            obs: uint8 ``(B, T, H, W, C)``.
+            obs: uint8 images ``(B, T, H, W, C)`` or float vectors ``(B, T, D)`` (the model's ``obs_shape``).
             action: float ``(B, T, A)`` as stored (``action[t]`` chosen after ``obs[t]``).
             is_first: bool ``(B, T)``.
             state: :class:`TWMState` ``(B,)`` to continue from (``initial_state`` if None).
@@ -572,6 +612,7 @@ class TWM(nn.Module):
                 current = TWMState(
                     post_stoch[:, t].detach(),
                     post_logits[:, t],
+                    post_logits[:, t],  # the prior of step t is computed after the loop; not read here
                     h_t,
                     r_t,
                     memory_t,
@@ -587,10 +628,54 @@ class TWM(nn.Module):
             prior_reward = post_reward = torch.stack(rewards, 1)
         prior_stoch = draw_latent(prior_logits, sample=sample, generator=generator)
         pending = torch.ones_like(is_first)
-        posterior = TWMState(post_stoch, post_logits, h, post_reward, memory, mem_mask, pending)
-        prior = TWMState(prior_stoch, prior_logits, h, prior_reward, memory, mem_mask, pending)
+        posterior = TWMState(post_stoch, post_logits, prior_logits, h, post_reward, memory, mem_mask, pending)
+        prior = TWMState(prior_stoch, prior_logits, prior_logits, h, prior_reward, memory, mem_mask, pending)
         final = TWMState(*(field[:, -1] for field in posterior))
         return Observation(posterior=posterior, prior=prior, final_state=final)
+
+    def observe_step(
+        self,
+        obs: torch.Tensor,
+        prev_action: torch.Tensor,
+        is_first: torch.Tensor,
+        state: TWMState,
+        *,
+        reward: torch.Tensor | None = None,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+        validate: bool = False,
+    ) -> TWMState:
+        """The posterior state of one step for ``B`` environments: one Transformer call (the acting path).
+
+        Feeds the previous step's pending ``[r, z]`` tokens and ``a_{t-1}`` against the memory (all cut
+        where ``is_first``), reads ``h_t``, encodes ``obs`` into ``z_t`` and keeps ``[reward, z_t]`` as the
+        next pending tokens. With the observed rewards this equals :meth:`observe` with ``reward=``.
+
+        Args:
+            obs: ``(B, *obs_shape)`` observation of this step.
+            prev_action: ``(B, A)`` action taken after ``state`` (ignored where ``is_first``).
+            is_first: ``(B,)`` bool.
+            state: :class:`TWMState` ``(B,)`` of the previous step.
+            reward: ``(B,)`` reward received on arriving at ``obs`` (the next reward token); the model's
+                prediction if None.
+            sample: Sample the posterior latent (True) or take its mode.
+            generator: Random generator.
+            validate: Also check values (off by default: this is the per-step acting call).
+
+        Returns:
+            The posterior :class:`TWMState` ``(B,)``.
+        """
+        _validate_observe_step(self, obs, prev_action, is_first, state, reward, values=validate)
+        dtype = self._param().dtype
+        prev = prev_action.to(dtype) * (~is_first).to(dtype)[:, None]
+        h, memory, mem_mask = self._step(state, prev, is_first)
+        prior_logits = self._latent_logits(self.latent_head(h))
+        post_logits = self._encode(obs)
+        post_stoch = draw_latent(post_logits, sample=sample, generator=generator)
+        token = self._predict_reward(h) if reward is None else reward.to(dtype)
+        return TWMState(
+            post_stoch, post_logits, prior_logits, h, token, memory, mem_mask, torch.ones_like(is_first)
+        )
 
     def imagine_step(
         self,
@@ -622,7 +707,7 @@ class TWM(nn.Module):
         logits = self._latent_logits(self.latent_head(h))
         stoch = draw_latent(logits, sample=sample, generator=generator)
         reward = self._predict_reward(h)
-        return TWMState(stoch, logits, h, reward, memory, mem_mask, torch.ones_like(state.pending))
+        return TWMState(stoch, logits, logits, h, reward, memory, mem_mask, torch.ones_like(state.pending))
 
     def imagine(
         self,
@@ -662,7 +747,7 @@ class TWM(nn.Module):
             validate: Also check the batch's values (once; shapes are checked either way).
 
         Returns:
-            :class:`~hieros_lib.world_models.WorldModelLoss` with metrics ``loss/image`` (decoder NLL),
+            :class:`~hieros_lib.world_models.WorldModelLoss` with metrics ``loss/obs`` (decoder NLL),
             ``loss/encoder_kl`` (KL to the uniform prior), ``loss/latent``, ``loss/reward``,
             ``loss/cont`` (unweighted), ``loss/representation``, ``loss/dynamics`` (weighted),
             ``entropy/posterior`` and ``entropy/prior``.
@@ -680,8 +765,7 @@ class TWM(nn.Module):
         )
         post, prior = observed.posterior, observed.prior
         # equation 3: the observation model (a VAE with a uniform prior)
-        recon = self.decoder(post.stoch.flatten(-2))
-        image = 0.5 * image_mse(recon, preprocess_image(obs).to(dtype))
+        image = self._obs_nll(post.stoch, obs)
         encoder_kl = categorical_kl(post.logits, torch.zeros_like(post.logits))
         representation = (c.image_scale * image + c.kl_scale * encoder_kl).mean()
         # equation 4: the dynamics model, on steps that have a history inside the sequence
@@ -704,32 +788,39 @@ class TWM(nn.Module):
             "loss/total": total.detach(),
             "loss/representation": representation.detach(),
             "loss/dynamics": dynamics.detach(),
-            "loss/image": image.mean().detach(),
+            "loss/obs": image.mean().detach(),
             "loss/encoder_kl": encoder_kl.mean().detach(),
             "loss/latent": masked(latent),
             "loss/reward": masked(reward_nll),
             "loss/cont": masked(cont_nll),
-            "entropy/posterior": self.entropy(post).mean().detach(),
+            "entropy/posterior": categorical_entropy(post.logits).sum(-1).mean().detach(),
             "entropy/prior": masked(self.entropy(prior)),
         }
         return WorldModelLoss(loss=total, metrics=metrics, observed=observed)
 
     def features(self, state: TWMState) -> torch.Tensor:
-        """Actor / critic input: ``z_t`` flattened (the paper's choice), ``h_t``, or both (config)."""
-        if self.config.features == "z":
-            return state.stoch.flatten(-2)
-        if self.config.features == "h":
-            return state.deter
-        return torch.cat([state.stoch.flatten(-2), state.deter], dim=-1)
+        """``cat(h_t, flatten(z_t))`` ``(..., d_model + G * K)``, as in every world model of the library.
+
+        The TWM paper's actor reads ``z_t`` alone (and its reward prediction); Hieros' actor reads
+        ``(h_t, z_t)`` (its equation 3), which is what the protocol's ``features`` means.
+        """
+        return torch.cat([state.deter, state.stoch.flatten(-2).to(state.deter.dtype)], dim=-1)
 
     def deter(self, state: TWMState) -> torch.Tensor:
         """``h_t`` ``(..., d_model)``: the Transformer output at the action token ``a_{t-1}``."""
         return state.deter
 
+    def stoch(self, state: TWMState) -> torch.Tensor:
+        """``z_t``, one-hot ``(..., G, K)``."""
+        return state.stoch
+
     def decode(self, state: TWMState) -> torch.Tensor:
-        """The decoder's mean image of ``z_t``, float ``(..., H, W, C)`` in ``[0, 1]``."""
-        image = self.decoder(state.stoch.flatten(-2)) + 0.5
-        return image.clamp(0.0, 1.0).movedim(-3, -1)
+        """The decoder's mean of ``z_t``: an image, float ``(..., H, W, C)`` in ``[0, 1]``, or a vector
+        ``(..., D)``."""
+        out = self.decoder(state.stoch.flatten(-2))
+        if self.config.vector_dim:
+            return symexp(out)
+        return (out + 0.5).clamp(0.0, 1.0).movedim(-3, -1)
 
     def reward(self, state: TWMState) -> torch.Tensor:
         """Predicted reward ``(...)``: the mean of ``p(r_t | h_t)``."""
@@ -740,12 +831,12 @@ class TWM(nn.Module):
         return torch.sigmoid(self.cont_head(state.deter).squeeze(-1))
 
     def entropy(self, state: TWMState) -> torch.Tensor:
-        """Entropy ``(...)`` of the latent distribution of ``state``, summed over the ``G`` latents."""
-        return categorical_entropy(state.logits).sum(-1)
+        """Entropy ``(...)`` of the prior ``p(z_t | h_t)`` at this step, summed over the ``G`` latents."""
+        return categorical_entropy(state.prior_logits).sum(-1)
 
     def extra_repr(self) -> str:
         c = self.config
         return (
             f"layers={c.num_layers}, d_model={c.d_model}, memory_length={c.memory_length}, "
-            f"latents={c.stoch_groups}x{c.stoch_classes}, features={c.features!r}"
+            f"latents={c.stoch_groups}x{c.stoch_classes}"
         )
