@@ -12,7 +12,7 @@ from hieros_lib.errors import HierosError, check
 __all__ = ["atomic_write"]
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *, what: str) -> None:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], *, what: str) -> None:
     """Write a file so that ``path`` holds either its old content or the complete new one, never a part.
 
     ``write`` fills a temporary file in the same directory; it is flushed, synced to disk and renamed over

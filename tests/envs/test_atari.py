@@ -45,8 +45,9 @@ def test_frame_skip_max_pool_and_noops_against_raw_ale() -> None:
                 frame, r, *_ = raw.step(action)
                 subframes.append(frame)
                 total += r
-            expected = cv2.resize(np.maximum(subframes[-2], subframes[-1]), (64, 64),
-                                  interpolation=cv2.INTER_AREA)
+            expected = cv2.resize(
+                np.maximum(subframes[-2], subframes[-1]), (64, 64), interpolation=cv2.INTER_AREA
+            )
             assert np.array_equal(obs, expected)  # the maximum of the last two frames, resized
             assert reward == total  # summed, not clipped
     raw.close()
@@ -91,8 +92,9 @@ def test_the_frame_cap_truncates_and_does_not_terminate() -> None:
 
 def test_life_loss_is_terminal_only_in_the_twm_variant() -> None:
     def lives_when_first_lost(terminal_on_life_loss: bool, evaluation: bool = False) -> tuple[int, int]:
-        env = make_atari100k("Breakout", seed=1, terminal_on_life_loss=terminal_on_life_loss,
-                             evaluation=evaluation)
+        env = make_atari100k(
+            "Breakout", seed=1, terminal_on_life_loss=terminal_on_life_loss, evaluation=evaluation
+        )
         ale = wrapper(env).unwrapped.ale
         step = env.reset()
         start = ale.lives()

@@ -28,9 +28,19 @@ ALLOWED: dict[str, set[str]] = {
     "hrl": {"nn"},
     "envs": set(),
     "agents": {"ssm", "replay", "nn", "world_models", "hrl", "envs", "metrics"},
+    "training": {"ssm", "replay", "nn", "world_models", "hrl", "envs", "metrics", "agents"},
 }
 LEAVES = ("ssm", "replay", "nn", "metrics")
-HEAVY_OPTIONAL = ("gymnasium", "ale_py", "triton", "matplotlib", "cv2")
+HEAVY_OPTIONAL = (
+    "gymnasium",
+    "ale_py",
+    "triton",
+    "matplotlib",
+    "cv2",
+    "omegaconf",
+    "PIL",
+    "tensorboard",
+)  # not tqdm: torch.hub imports it whenever it is installed
 
 _PROBE = """
 import json, sys

@@ -188,8 +188,10 @@ def test_image_mse_hand_values() -> None:
         image_mse(pred, target[..., :3])
 
 
-def test_sample_onehot_names_non_finite_logits() -> None:
+def test_sample_onehot_passes_nan_on_instead_of_a_valid_looking_sample() -> None:
+    """NaN logits (a diverged model) give NaN samples, which the losses downstream show; the inputs that
+    reach a model's sampling (observations, actions, states) are checked at the model's boundary."""
     logits = torch.zeros(2, 4)
     logits[1, 2] = float("nan")
-    with pytest.raises(HierosError, match=r"^logits: expected finite values"):
-        sample_onehot(logits, generator=torch.Generator().manual_seed(0))
+    sample = sample_onehot(logits, generator=torch.Generator().manual_seed(0))
+    assert torch.isnan(sample[1]).all() and torch.isfinite(sample[0]).all()

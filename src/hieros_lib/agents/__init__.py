@@ -1,3 +1,31 @@
-"""``hieros_lib.agents``: filled in by a later issue."""
+"""``hieros_lib.agents``: λ-returns, DreamerV3's actor-critic, and one level of Hieros (:class:`Subactor`).
 
-__all__: list[str] = []
+* :func:`lambda_return` and :class:`ReturnNormalizer`: returns over imagined trajectories and their
+  percentile scale (DreamerV3 2023);
+* :class:`ActorCritic`: a discrete actor (environment actions or ``8 x 8`` subgoals) and one two-hot
+  critic per reward term of equation 1, trained by REINFORCE on normalised advantages;
+* :class:`Subactor`: a world model (any registered), an actor-critic and an optional subgoal
+  autoencoder: with one level, a DreamerV3-style agent;
+* :class:`Hieros`: the hierarchy of subactors, each level proposing subgoals to the one below.
+"""
+
+from hieros_lib.agents._actor_critic import REWARD_TERMS, ActorCritic, ActorCriticConfig, ActorCriticLoss
+from hieros_lib.agents._hieros import Hieros, HierosConfig, HierosState, LevelStep
+from hieros_lib.agents._returns import ReturnNormalizer, lambda_return
+from hieros_lib.agents._subactor import Subactor, SubactorConfig, SubactorState
+
+__all__ = [
+    "REWARD_TERMS",
+    "ActorCritic",
+    "ActorCriticConfig",
+    "ActorCriticLoss",
+    "Hieros",
+    "HierosConfig",
+    "HierosState",
+    "LevelStep",
+    "ReturnNormalizer",
+    "Subactor",
+    "SubactorConfig",
+    "SubactorState",
+    "lambda_return",
+]

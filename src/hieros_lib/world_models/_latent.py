@@ -28,6 +28,7 @@ from hieros_lib.nn import (
     VectorEncoder,
     bernoulli_nll,
     categorical_entropy,
+    categorical_probs,
     image_mse,
     kl_balance_loss,
     preprocess_image,
@@ -53,7 +54,7 @@ def draw_latent(logits: torch.Tensor, *, sample: bool, generator: torch.Generato
     """One-hot latent from ``(..., G, K)`` logits: a straight-through sample, or the mode (all models)."""
     if sample:
         return sample_onehot(logits, generator=generator)
-    probs = torch.softmax(logits, -1)
+    probs = categorical_probs(logits)
     mode = F.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype)
     return mode + probs - probs.detach()
 

@@ -84,7 +84,7 @@ def world_model_config(name: str, preset: str = "paper", **overrides: Any) -> An
 
     Args:
         name: A name from :func:`available_world_models`.
-        preset: ``"paper"`` or ``"tiny"``.
+        preset: ``"paper"``, ``"small"`` (CPU-sized, learns small tasks in minutes) or ``"tiny"`` (tests).
         **overrides: Config fields to change (e.g. ``action_dim=6``, ``image_size=32``).
 
     Returns:
@@ -99,7 +99,9 @@ def world_model_config(name: str, preset: str = "paper", **overrides: Any) -> An
         3
     """
     _, config_cls = _resolve(name)
-    check(preset in ("paper", "tiny"), "preset", "'paper' or 'tiny'", got=repr(preset))
+    check(preset in ("paper", "small", "tiny"), "preset", "'paper', 'small' or 'tiny'", got=repr(preset))
+    check(callable(getattr(config_cls, preset, None)), "preset", f"a preset that {config_cls.__name__} has",
+          got=repr(preset))
     fields = {field.name for field in dataclasses.fields(config_cls)}
     unknown = sorted(set(overrides) - fields)
     check(not unknown, "overrides", f"fields of {config_cls.__name__}", got=unknown)
@@ -112,7 +114,7 @@ def make_world_model(name: str, config: Any = None, *, preset: str = "paper", **
     Args:
         name: A name from :func:`available_world_models`.
         config: The model's config dataclass; if None, built from ``preset``.
-        preset: ``"paper"`` or ``"tiny"``, used when ``config`` is None.
+        preset: ``"paper"``, ``"small"`` or ``"tiny"``, used when ``config`` is None.
         **overrides: Config fields to change.
 
     Returns:

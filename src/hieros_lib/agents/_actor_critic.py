@@ -1,0 +1,351 @@
+"""DreamerV3's actor-critic with one critic per reward term (Hieros, equation 1)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hieros_lib.agents._returns import ReturnNormalizer, lambda_return
+from hieros_lib.errors import check, check_float, check_int
+from hieros_lib.nn import (
+    MLP,
+    TwoHot,
+    categorical_entropy,
+    categorical_log_probs,
+    sample_onehot,
+    symlog,
+    unimix_logits,
+)
+
+__all__ = ["REWARD_TERMS", "ActorCritic", "ActorCriticConfig", "ActorCriticLoss"]
+
+REWARD_TERMS: tuple[str, ...] = ("extrinsic", "subgoal", "novelty")
+"""The reward terms of equation 1 of the Hieros paper, each with its own critic."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActorCriticConfig:
+    """Hyperparameters of :class:`ActorCritic` (defaults: Hieros appendix E and DreamerV3 2023).
+
+    Attributes:
+        units: Width of the actor and critic MLPs (appendix E: MLP units 256).
+        layers: Hidden layers of the actor and critic MLPs (DreamerV3 / the official code: 2).
+        discount: ``gamma`` (DreamerV3: ``1 - 1/333``).
+        lam: ``lambda`` of the returns (0.95).
+        entropy_scale: Weight of the actor's entropy bonus (DreamerV3: ``3e-4`` on the raw entropy).
+        unimix: Uniform mix of the actor's categorical(s) (1%).
+        slow_critic_rate: EMA rate of each critic's slow copy (0.02 per update).
+        slow_critic_scale: Weight of the regulariser towards the slow critic's prediction (1.0).
+        return_rate: EMA rate of the return percentiles (0.01).
+        value_bins: Two-hot bins of the critics (255, in symlog space).
+        extra_inputs: Feed the actor and critics ``symlog`` of the predicted reward, continuation and
+            prior entropy besides the model features (equation 3; the official code's
+            ``additional_inputs``).
+        actor_lr: Learning rate of the actor (DreamerV3 2023: 3e-5).
+        critic_lr: Learning rate of the critics (3e-5).
+        eps: Adam epsilon of both (1e-5).
+        grad_clip: Gradient norm clip of both (100).
+        weight_decay: AdamW's decoupled weight decay (0, appendix E; the official code leaves
+            ``torch.optim.AdamW``'s silent default of 0.01 in place).
+    """
+
+    units: int = 256
+    layers: int = 2
+    discount: float = 1.0 - 1.0 / 333.0
+    lam: float = 0.95
+    entropy_scale: float = 3e-4
+    unimix: float = 0.01
+    slow_critic_rate: float = 0.02
+    slow_critic_scale: float = 1.0
+    return_rate: float = 0.01
+    value_bins: int = 255
+    extra_inputs: bool = True
+    actor_lr: float = 3e-5
+    critic_lr: float = 3e-5
+    eps: float = 1e-5
+    grad_clip: float = 100.0
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_int(self.units, "units", minimum=1)
+        check_int(self.layers, "layers", minimum=0)
+        check_int(self.value_bins, "value_bins", minimum=2)
+        check_float(self.discount, "discount", minimum=0.0, maximum=1.0)
+        check_float(self.lam, "lam", minimum=0.0, maximum=1.0)
+        check_float(self.unimix, "unimix", minimum=0.0, maximum=1.0)
+        check_float(self.slow_critic_rate, "slow_critic_rate", minimum=0.0, maximum=1.0)
+        for name in ("entropy_scale", "slow_critic_scale", "weight_decay"):
+            check_float(getattr(self, name), name, minimum=0.0)
+        for name in ("actor_lr", "critic_lr", "eps", "grad_clip", "return_rate"):
+            check_float(getattr(self, name), name, minimum=0.0, exclusive_minimum=True)
+
+
+class ActorCriticLoss(NamedTuple):
+    """What :meth:`ActorCritic.loss` returns.
+
+    Attributes:
+        actor: Scalar actor loss.
+        critic: Scalar sum of the critic losses.
+        metrics: Detached scalars for logging.
+    """
+
+    actor: torch.Tensor
+    critic: torch.Tensor
+    metrics: dict[str, torch.Tensor]
+
+
+class ActorCritic(nn.Module):
+    r"""A discrete actor and one two-hot critic per reward term, trained on imagined trajectories.
+
+    **Actor.** ``groups`` categoricals of ``classes`` classes (``groups = 1`` for an environment's
+    ``A`` actions, ``8 x 8`` for the subgoals of a higher Hieros level), each mixed with ``unimix``
+    uniform; actions are one-hot. Its input is equation 3 of the Hieros paper: the model features
+    ``(h_t, z_t)``, ``symlog`` of the predicted reward, the continuation probability and the entropy of
+    the prior, and the one-hot subgoal of the level above if there is one. The critics read the same
+    input.
+
+    **Critics.** One per reward term (``extrinsic``, ``subgoal``, ``novelty``): an MLP with a 255-bin
+    two-hot head in symlog space, a slow copy updated as an EMA (rate 0.02) and the regulariser
+    ``-ln p(v_slow(s))``. Targets are λ-returns (:func:`lambda_return`) with the fast critic, as
+    DreamerV3 2023.
+
+    **Actor loss.** REINFORCE on normalised advantages plus an entropy bonus,
+
+    .. math::
+        A_t = \frac{\sum_i w_i (R^i_t - v^i(s_t)) / S_i}{\sum_i w_i}, \qquad
+        \mathcal{L} = \operatorname{mean}_t\big[\,\omega_t\,(-\ln\pi(a_t \mid s_t)\,\mathrm{sg}(A_t)
+        - \eta\, H[\pi(\cdot \mid s_t)])\big],
+
+    with reward weights ``w_i`` (equation 1: extrinsic 1, subgoal 0.3, novelty 0.1), each term's return
+    scale ``S_i`` (:class:`ReturnNormalizer`), trajectory weights ``omega_t = prod_{k<=t} gamma c_k /
+    gamma`` (``c_0`` is the start state's true continuation) and ``eta = 3e-4``. The official code uses
+    the un-normalised advantage; the log-probability and entropy of an ``8 x 8`` action are sums over the
+    8 categoricals (the official code averages them).
+
+    Args:
+        feature_dim: Size of the world model's features.
+        action_groups: Number of categoricals of an action (1 for environment actions).
+        action_classes: Classes of each categorical.
+        goal_dim: Size of the flattened subgoal input (0 for none).
+        terms: The reward terms with a critic, a subset of :data:`REWARD_TERMS`.
+        weights: Weight of each term in the advantage.
+        config: :class:`ActorCriticConfig`.
+
+    Examples:
+        >>> import torch
+        >>> ac = ActorCritic(10, 1, 3, config=ActorCriticConfig(units=16))
+        >>> inputs = ac.inputs(torch.randn(4, 10), torch.zeros(4), torch.ones(4), torch.ones(4))
+        >>> ac.act(inputs, sample=False).shape
+        torch.Size([4, 1, 3])
+    """
+
+    def __init__(
+        self,
+        feature_dim: int,
+        action_groups: int,
+        action_classes: int,
+        *,
+        goal_dim: int = 0,
+        terms: Sequence[str] = ("extrinsic",),
+        weights: Mapping[str, float] | None = None,
+        config: ActorCriticConfig | None = None,
+    ) -> None:
+        super().__init__()
+        config = ActorCriticConfig() if config is None else config
+        check(isinstance(config, ActorCriticConfig), "config", "an ActorCriticConfig", got=type(config))
+        self.config = config
+        self.feature_dim = check_int(feature_dim, "feature_dim", minimum=1)
+        self.groups = check_int(action_groups, "action_groups", minimum=1)
+        self.classes = check_int(action_classes, "action_classes", minimum=1)
+        self.goal_dim = check_int(goal_dim, "goal_dim", minimum=0)
+        terms = tuple(terms)
+        check(
+            len(terms) >= 1 and len(set(terms)) == len(terms) and set(terms) <= set(REWARD_TERMS),
+            "terms",
+            f"distinct reward terms from {REWARD_TERMS}",
+            got=terms,
+        )
+        self.terms = terms
+        weights = {"extrinsic": 1.0, "subgoal": 0.3, "novelty": 0.1} | dict(weights or {})
+        self.weights = {term: check_float(weights[term], f"weights[{term!r}]", minimum=0.0) for term in terms}
+        check(sum(self.weights.values()) > 0, "weights", "at least one positive weight", got=self.weights)
+        self.input_dim = feature_dim + (3 if config.extra_inputs else 0) + goal_dim
+        units, layers = config.units, config.layers
+        self.actor = MLP(self.input_dim, self.groups * self.classes, hidden=units, layers=layers)
+        critics = {t: MLP(self.input_dim, config.value_bins, hidden=units, layers=layers) for t in terms}
+        for critic in critics.values():  # DreamerV3: the value head starts at zero
+            last = critic.net[-1]
+            assert isinstance(last, nn.Linear)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        self.critics = nn.ModuleDict(critics)
+        self.slow_critics: nn.ModuleDict = copy.deepcopy(self.critics).requires_grad_(False)
+        self.normalizers = nn.ModuleDict({t: ReturnNormalizer(rate=config.return_rate) for t in terms})
+        self.twohot = TwoHot(config.value_bins)
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_dim={self.input_dim}, action=({self.groups}, {self.classes}), terms={self.terms}, "
+            f"weights={self.weights}"
+        )
+
+    # ---------------------------------------------------------------------------------------- inputs
+    def inputs(
+        self,
+        features: torch.Tensor,
+        reward: torch.Tensor,
+        cont: torch.Tensor,
+        entropy: torch.Tensor,
+        goal: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The actor's and critics' input (equation 3): ``(..., input_dim)``.
+
+        Args:
+            features: ``(..., feature_dim)`` model features.
+            reward: ``(...)`` predicted reward.
+            cont: ``(...)`` predicted continuation probability.
+            entropy: ``(...)`` entropy of the prior.
+            goal: ``(..., goal_dim)`` (or ``(..., G, K)``) subgoal one-hot, required iff ``goal_dim``.
+        """
+        check(
+            features.shape[-1] == self.feature_dim,
+            "features",
+            f"(..., {self.feature_dim})",
+            got=tuple(features.shape),
+        )
+        parts = [features]
+        if self.config.extra_inputs:
+            extras = torch.stack([reward, cont, entropy], -1).to(features.dtype)
+            parts.append(symlog(extras))
+        if self.goal_dim:
+            check(goal is not None, "goal", f"a subgoal of {self.goal_dim} values (this level has one)")
+            assert goal is not None
+            goal = goal.reshape(*features.shape[:-1], -1).to(features.dtype)
+            check(goal.shape[-1] == self.goal_dim, "goal", f"(..., {self.goal_dim})", got=tuple(goal.shape))
+            parts.append(goal)
+        else:
+            check(goal is None, "goal", "None: this level has no subgoal input", got="a tensor")
+        return torch.cat(parts, -1)
+
+    # ----------------------------------------------------------------------------------------- actor
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The actor's (uniform-mixed) log-probabilities ``(..., groups, classes)``."""
+        raw = self.actor(inputs).unflatten(-1, (self.groups, self.classes))
+        return unimix_logits(raw, self.config.unimix)
+
+    def act(
+        self, inputs: torch.Tensor, *, sample: bool = True, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """One-hot actions ``(..., groups, classes)``: a sample, or the mode of each categorical."""
+        logits = self.logits(inputs)
+        if sample:
+            return sample_onehot(logits, generator=generator).detach()
+        return F.one_hot(logits.argmax(-1), self.classes).to(logits.dtype)
+
+    def log_prob(self, logits: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``ln pi(action)`` summed over the categoricals, ``(...)``."""
+        return (categorical_log_probs(logits) * action).sum((-2, -1))
+
+    # --------------------------------------------------------------------------------------- critics
+    def value(self, term: str, inputs: torch.Tensor, *, slow: bool = False) -> torch.Tensor:
+        """The (slow) critic's prediction of term ``term``'s return, ``(...)``."""
+        critics = self.slow_critics if slow else self.critics
+        return self.twohot.mean(critics[term](inputs))
+
+    @torch.no_grad()
+    def update_slow_critics(self) -> None:
+        """Move every slow critic towards its critic by ``slow_critic_rate``."""
+        rate = self.config.slow_critic_rate
+        for term in self.terms:
+            for slow, fast in zip(
+                self.slow_critics[term].parameters(), self.critics[term].parameters(), strict=True
+            ):
+                slow.lerp_(fast, rate)
+
+    # ------------------------------------------------------------------------------------------ loss
+    def loss(
+        self,
+        inputs: torch.Tensor,
+        actions: torch.Tensor,
+        rewards: Mapping[str, torch.Tensor],
+        cont: torch.Tensor,
+    ) -> ActorCriticLoss:
+        """Actor and critic losses on an imagined trajectory (also updates the return normalisers).
+
+        Args:
+            inputs: ``(N, H + 1, input_dim)`` inputs of the ``H + 1`` states (no gradient needed:
+                they are detached here).
+            actions: ``(N, H + 1, groups, classes)`` one-hot actions taken after each state.
+            rewards: ``{term: (N, H + 1)}`` reward of arriving at each state, for every term.
+            cont: ``(N, H + 1)`` continuation; ``cont[:, 0]`` the start state's true continuation.
+
+        Returns:
+            :class:`ActorCriticLoss`.
+        """
+        config = self.config
+        inputs = inputs.detach()
+        n, steps = inputs.shape[:2]
+        check(
+            steps >= 2, "inputs", "a trajectory of at least 2 states (horizon >= 1)", got=tuple(inputs.shape)
+        )
+        check(set(rewards) == set(self.terms), "rewards", f"the terms {self.terms}", got=sorted(rewards))
+        cont = cont.detach()
+        with torch.no_grad():
+            discount = config.discount * cont
+            weight = torch.cumprod(torch.cat([cont[:, :1], discount[:, 1:]], 1), 1)  # omega_t
+        metrics: dict[str, torch.Tensor] = {}
+        advantage = torch.zeros(n, steps - 1, device=inputs.device, dtype=inputs.dtype)
+        critic_loss = torch.zeros((), device=inputs.device, dtype=inputs.dtype)
+        total_weight = sum(self.weights.values())
+        for term in self.terms:
+            logits = self.critics[term](inputs)
+            value = self.twohot.mean(logits)
+            with torch.no_grad():
+                returns = lambda_return(
+                    rewards[term].detach(), value.detach(), cont, discount=config.discount, lam=config.lam
+                )
+                normalizer = self.normalizers[term]
+                assert isinstance(normalizer, ReturnNormalizer)
+                normalizer.update(returns)
+                scale = normalizer.scale()
+                advantage += self.weights[term] * (returns - value[:, :-1].detach()) / scale
+                slow = self.value(term, inputs[:, :-1], slow=True)
+            nll = self.twohot.loss(logits[:, :-1], returns)
+            reg = self.twohot.loss(logits[:, :-1], slow)
+            critic_loss = critic_loss + (weight[:, :-1] * (nll + config.slow_critic_scale * reg)).mean()
+            metrics[f"return/{term}"] = returns.mean()
+            metrics[f"value/{term}"] = value.detach().mean()
+            metrics[f"reward/{term}"] = rewards[term][:, 1:].detach().mean()
+            metrics[f"return_scale/{term}"] = scale.detach()
+        advantage = advantage / total_weight
+        actor_logits = self.logits(inputs[:, :-1])
+        log_prob = self.log_prob(actor_logits, actions[:, :-1].detach())
+        entropy = categorical_entropy(actor_logits).sum(-1)
+        actor_loss = (weight[:, :-1] * (-log_prob * advantage - config.entropy_scale * entropy)).mean()
+        metrics["actor/entropy"] = entropy.detach().mean()
+        metrics["actor/advantage"] = advantage.mean()
+        metrics["actor/advantage_abs"] = advantage.abs().mean()
+        metrics["actor/loss"] = actor_loss.detach()
+        metrics["critic/loss"] = critic_loss.detach()
+        return ActorCriticLoss(actor_loss, critic_loss, metrics)
+
+    def optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        """``(actor, critic)`` AdamW optimisers with the config's settings (weight decay 0 by default)."""
+        c = self.config
+        fused: dict[str, Any] = {"fused": True} if self._on_cuda() else {}
+        actor = torch.optim.AdamW(
+            self.actor.parameters(), lr=c.actor_lr, eps=c.eps, weight_decay=c.weight_decay, **fused
+        )
+        critic = torch.optim.AdamW(
+            self.critics.parameters(), lr=c.critic_lr, eps=c.eps, weight_decay=c.weight_decay, **fused
+        )
+        return actor, critic
+
+    def _on_cuda(self) -> bool:
+        return next(self.parameters()).device.type == "cuda"

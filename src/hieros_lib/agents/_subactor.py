@@ -1,0 +1,484 @@
+"""One level of Hieros: a world model, an actor-critic and (optionally) a subgoal autoencoder."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hieros_lib.agents._actor_critic import ActorCritic, ActorCriticConfig
+from hieros_lib.errors import check, check_float, check_int
+from hieros_lib.hrl import SubgoalAutoencoder, novelty_reward, subgoal_reward
+from hieros_lib.world_models import (
+    ImaginedStep,
+    available_world_models,
+    detach_state,
+    make_world_model,
+    validate_batch,
+    world_model_config,
+)
+
+__all__ = ["Subactor", "SubactorConfig", "SubactorState"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubactorConfig:
+    """Everything one level needs (defaults: Hieros appendix E with DreamerV3 2023 where it is silent).
+
+    Attributes:
+        world_model: A registered world model: ``"s5wm"`` (the paper's), ``"rssm"`` or ``"twm"``.
+        world_model_preset: ``"paper"``, ``"small"`` or ``"tiny"`` (see the world models).
+        world_model_overrides: Fields of the world model's config to change (e.g. ``{"units": 128}``);
+            the observation and action fields are set by the :class:`Subactor`.
+        actor_critic: :class:`ActorCriticConfig`.
+        horizon: Imagination horizon (appendix E: 16).
+        imagine_sample: Sample the imagined latents (True, as the official code) or take their modes.
+        model_lr: World-model learning rate (appendix E: 1e-4, AdamW, weight decay 0).
+        model_eps: Its Adam epsilon (1e-8, DreamerV3 and the official code).
+        model_grad_clip: Its gradient-norm clip (1000).
+        model_warmup: Linear learning-rate warm-up of the world model over this many updates (the
+            official code's 1000; 0 for none).
+        autoencoder: Train a subgoal autoencoder on this level's ``h`` (needed by a level that receives
+            subgoals, and for the novelty reward).
+        subgoal_groups: Categoricals of a subgoal (8).
+        subgoal_classes: Classes of each (8).
+        autoencoder_hidden: Width of the autoencoder's MLPs.
+        autoencoder_layers: Hidden layers of the autoencoder's MLPs.
+        autoencoder_beta: Weight of the autoencoder's KL term.
+        autoencoder_lr: Learning rate of the autoencoder (1e-4, eps 1e-6, clip 100, as the official code).
+        subgoal_weight: Weight of the subgoal reward (appendix E: 0.3).
+        novelty_weight: Weight of the novelty reward (0.1).
+        extrinsic_weight: Weight of the environment reward (1).
+        novelty: Whether this level has a novelty reward and critic (the paper's runs: higher levels only).
+        goal_input: How a received subgoal enters the actor and critics: ``"encoded"``, the 8 x 8 one-hot
+            code (the paper), or ``"decoded"`` by this level's autoencoder into ``h`` space (Director;
+            ablation G.7).
+        skip_nonfinite: Skip an update whose loss is not finite (reported as ``nonfinite`` in the metrics;
+            one host synchronisation per loss to check).
+    """
+
+    world_model: str = "s5wm"
+    world_model_preset: str = "paper"
+    world_model_overrides: dict[str, Any] = field(default_factory=dict)
+    actor_critic: ActorCriticConfig = field(default_factory=ActorCriticConfig)
+    horizon: int = 16
+    imagine_sample: bool = True
+    model_lr: float = 1e-4
+    model_eps: float = 1e-8
+    model_grad_clip: float = 1000.0
+    model_warmup: int = 1000
+    autoencoder: bool = False
+    subgoal_groups: int = 8
+    subgoal_classes: int = 8
+    autoencoder_hidden: int = 256
+    autoencoder_layers: int = 2
+    autoencoder_beta: float = 0.5
+    autoencoder_lr: float = 1e-4
+    subgoal_weight: float = 0.3
+    novelty_weight: float = 0.1
+    extrinsic_weight: float = 1.0
+    novelty: bool = False
+    goal_input: str = "encoded"
+    skip_nonfinite: bool = True
+
+    def __post_init__(self) -> None:
+        check(self.world_model in available_world_models(), "world_model",
+              f"one of {available_world_models()}", got=repr(self.world_model))
+        check(self.world_model_preset in ("paper", "small", "tiny"), "world_model_preset",
+              "'paper', 'small' or 'tiny'", got=repr(self.world_model_preset))
+        check(isinstance(self.actor_critic, ActorCriticConfig), "actor_critic", "an ActorCriticConfig",
+              got=type(self.actor_critic).__name__)
+        check_int(self.horizon, "horizon", minimum=1)
+        check_int(self.model_warmup, "model_warmup", minimum=0)
+        for name in ("subgoal_groups", "subgoal_classes", "autoencoder_hidden"):
+            check_int(getattr(self, name), name, minimum=1)
+        check_int(self.autoencoder_layers, "autoencoder_layers", minimum=0)
+        for name in ("model_lr", "model_eps", "model_grad_clip", "autoencoder_lr"):
+            check_float(getattr(self, name), name, minimum=0.0, exclusive_minimum=True)
+        for name in ("autoencoder_beta", "subgoal_weight", "novelty_weight", "extrinsic_weight"):
+            check_float(getattr(self, name), name, minimum=0.0)
+        check(not self.novelty or self.autoencoder, "novelty", "autoencoder=True (novelty is its error)")
+        check(self.goal_input in ("encoded", "decoded"), "goal_input", "'encoded' or 'decoded'",
+              got=repr(self.goal_input))
+
+    def replace(self, **changes: Any) -> SubactorConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> SubactorConfig:
+        """Appendix E: S5WM at paper size, horizon 16, MLP units 256, the optimisers above."""
+        return cls(**overrides)
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> SubactorConfig:
+        """A small level that learns the embedded Catch on two CPU cores in a few minutes.
+
+        Departures from :meth:`paper`, each for the few updates a CPU affords (measured on Catch, see the
+        docs): the world model's ``small`` preset (16 x 16 images, 16 x 16 latents, width 128); actor and
+        critics of 128 units; horizon 10 (a ball falls in 7 steps); learning rates of 1e-3 (world model,
+        no warm-up) and 3e-4 (actor and critics); and an entropy bonus of 3e-3 instead of 3e-4, without
+        which the actor became deterministic (entropy 0.06 nats) before the world model had learned the
+        rewards, and never recovered.
+        """
+        base: dict[str, Any] = {
+            "world_model_preset": "small",
+            "actor_critic": ActorCriticConfig(units=128, actor_lr=3e-4, critic_lr=3e-4, entropy_scale=3e-3),
+            "horizon": 10,
+            "model_lr": 1e-3,
+            "model_warmup": 0,
+            "autoencoder_hidden": 128,
+            "autoencoder_lr": 1e-3,
+        }
+        return cls(**{**base, **overrides})
+
+
+class SubactorState(NamedTuple):
+    """The acting state of one level for ``N`` environments.
+
+    Attributes:
+        model: The world model's posterior state of the last step, batch ``(N,)``.
+        action: ``(N, groups, classes)`` one-hot action taken after it (zeros before the first step).
+    """
+
+    model: Any
+    action: torch.Tensor
+
+
+class Subactor(nn.Module):
+    r"""One level of Hieros: world model, actor-critic, and optionally a subgoal autoencoder.
+
+    With a hierarchy of depth 1 this is a DreamerV3-style agent on any registered world model (the
+    paper's ablation G.3). It acts with :meth:`policy` (explicit state for ``N`` environments) and
+    learns with :meth:`train_step` from a replay batch:
+
+    1. one world-model update (:meth:`~hieros_lib.world_models.WorldModel.loss`, AdamW);
+    2. imagination of ``horizon`` steps from every posterior state of the batch, under the actor,
+       without gradients (the actor-critic trains on detached inputs, so no graph through the world
+       model is built or kept);
+    3. rewards per term: the predicted extrinsic reward, the subgoal reward against the decoded subgoal
+       the start state was given (held over the horizon), the novelty reward; one actor and one critic
+       update per :class:`~hieros_lib.agents.ActorCritic`;
+    4. one update of the subgoal autoencoder on the posterior ``h`` of the batch (if it has one).
+
+    Args:
+        config: :class:`SubactorConfig`.
+        obs_shape: ``(H, W, C)`` uint8 images or ``(D,)`` float vectors.
+        action_shape: ``(A,)`` discrete actions, or ``(groups, classes)`` (a higher level's subgoals).
+        goal_shape: ``(groups, classes)`` of the subgoals this level receives, or None (the top level).
+        device: Device of the parameters.
+
+    Examples:
+        >>> import torch
+        >>> level = Subactor(SubactorConfig.tiny(), obs_shape=(16, 16, 3), action_shape=(3,))
+        >>> state = level.initial_state(2)
+        >>> step = {"obs": torch.zeros(2, 16, 16, 3, dtype=torch.uint8),
+        ...         "is_first": torch.ones(2, dtype=torch.bool), "reward": torch.zeros(2)}
+        >>> action, state = level.policy(step, state, generator=torch.Generator().manual_seed(0))
+        >>> action.shape, int(action.sum())
+        (torch.Size([2, 1, 3]), 2)
+    """
+
+    def __init__(
+        self,
+        config: SubactorConfig,
+        *,
+        obs_shape: tuple[int, ...],
+        action_shape: tuple[int, ...],
+        goal_shape: tuple[int, int] | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        check(isinstance(config, SubactorConfig), "config", "a SubactorConfig", got=type(config).__name__)
+        obs_shape = tuple(int(d) for d in obs_shape)
+        check(len(obs_shape) in (1, 3) and all(d >= 1 for d in obs_shape), "obs_shape",
+              "(H, W, C) for images or (D,) for vectors", got=obs_shape)
+        action_shape = tuple(int(d) for d in action_shape)
+        check(len(action_shape) in (1, 2) and all(d >= 1 for d in action_shape), "action_shape",
+              "(A,) or (groups, classes)", got=action_shape)
+        if goal_shape is not None:
+            goal_shape = (int(goal_shape[0]), int(goal_shape[1]))
+        self.config = config
+        self.obs_shape, self.goal_shape = obs_shape, goal_shape
+        self.groups, self.classes = (1, action_shape[0]) if len(action_shape) == 1 else action_shape
+        self.action_shape = action_shape
+        self.action_dim = self.groups * self.classes
+        overrides = dict(config.world_model_overrides)
+        if len(obs_shape) == 3:
+            overrides.update(image_size=obs_shape[0], channels=obs_shape[2])
+        else:
+            overrides.update(vector_dim=obs_shape[0])
+        wm_config = world_model_config(
+            config.world_model, config.world_model_preset, action_dim=self.action_dim, **overrides
+        )
+        self.model = make_world_model(config.world_model, wm_config)
+        terms = ["extrinsic"]
+        weights = {"extrinsic": config.extrinsic_weight}
+        if goal_shape is not None:
+            check(config.autoencoder, "config.autoencoder", "True for a level that receives subgoals "
+                  "(they are decoded by its autoencoder)")
+            terms.append("subgoal")
+            weights["subgoal"] = config.subgoal_weight
+        if config.novelty:
+            terms.append("novelty")
+            weights["novelty"] = config.novelty_weight
+        if goal_shape is None:
+            goal_dim = 0
+        elif config.goal_input == "encoded":
+            goal_dim = goal_shape[0] * goal_shape[1]
+        else:
+            goal_dim = self.model.deter_dim
+        self.actor_critic = ActorCritic(self.model.feature_dim, self.groups, self.classes, goal_dim=goal_dim,
+                                        terms=terms, weights=weights, config=config.actor_critic)
+        self.autoencoder: SubgoalAutoencoder | None = None
+        if config.autoencoder:
+            self.autoencoder = SubgoalAutoencoder(
+                self.model.deter_dim,
+                groups=config.subgoal_groups,
+                classes=config.subgoal_classes,
+                hidden=config.autoencoder_hidden,
+                layers=config.autoencoder_layers,
+                beta=config.autoencoder_beta,
+            )
+            if goal_shape is not None:
+                expected = (config.subgoal_groups, config.subgoal_classes)
+                check(goal_shape == expected, "goal_shape", f"the autoencoder's {expected}", got=goal_shape)
+        if device is not None:
+            self.to(device)
+        self._optimizers = self._make_optimizers()
+        self.updates = 0
+
+    # ---------------------------------------------------------------------------------- optimisers
+    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        fused: dict[str, Any] = {"fused": True} if self.device.type == "cuda" else {}
+        actor, critic = self.actor_critic.optimizers()
+        optimizers: dict[str, torch.optim.Optimizer] = {
+            "model": torch.optim.AdamW(
+                self.model.parameters(), lr=c.model_lr, eps=c.model_eps, weight_decay=0.0, **fused
+            ),
+            "actor": actor,
+            "critic": critic,
+        }
+        if self.autoencoder is not None:
+            optimizers["autoencoder"] = torch.optim.AdamW(
+                self.autoencoder.parameters(), lr=c.autoencoder_lr, eps=1e-6, weight_decay=0.0, **fused
+            )
+        return optimizers
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters."""
+        return next(self.parameters()).device
+
+    def optimizer_state_dict(self) -> dict[str, Any]:
+        """The optimisers' states and the update counter (for checkpoints; the modules are in
+        :meth:`state_dict`)."""
+        return {"updates": self.updates, **{k: v.state_dict() for k, v in self._optimizers.items()}}
+
+    def load_optimizer_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`optimizer_state_dict`."""
+        check(set(state) == {"updates", *self._optimizers}, "state",
+              f"optimiser states for {sorted(self._optimizers)}", got=sorted(state))
+        for name, optimizer in self._optimizers.items():
+            optimizer.load_state_dict(state[name])
+        self.updates = int(state["updates"])
+
+    # ------------------------------------------------------------------------------------- acting
+    def initial_state(self, num_envs: int) -> SubactorState:
+        """The state before any step, for ``num_envs`` environments."""
+        num_envs = check_int(num_envs, "num_envs", minimum=1)
+        device = self.device
+        action = torch.zeros(num_envs, self.groups, self.classes, device=device)
+        return SubactorState(self.model.initial_state(num_envs, device=device), action)
+
+    def goal_input(self, goal: torch.Tensor | None) -> torch.Tensor | None:
+        """A received subgoal ``(..., groups, classes)`` as the actor and critics read it: the one-hot code
+        itself (``goal_input="encoded"``, the paper's choice) or decoded by this level's autoencoder into
+        its ``h`` space (``"decoded"``, Director's choice, ablation G.7)."""
+        if goal is None or self.config.goal_input == "encoded":
+            return goal
+        assert self.autoencoder is not None
+        return self.autoencoder.decode(goal)
+
+    def actor_inputs(self, state: Any, goal: torch.Tensor | None) -> torch.Tensor:
+        """The actor's input (equation 3) for a world-model state and the subgoal it holds."""
+        m = self.model
+        features, entropy = m.features(state), m.entropy(state)
+        goal_in = self.goal_input(goal)
+        return self.actor_critic.inputs(features, m.reward(state), m.cont(state), entropy, goal_in)
+
+    @torch.no_grad()
+    def observe(
+        self,
+        step: Mapping[str, torch.Tensor],
+        state: SubactorState,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Any:
+        """The world model's posterior state for one step of ``N`` environments (see :meth:`policy`)."""
+        check(isinstance(step, Mapping) and "obs" in step and "is_first" in step, "step",
+              "a mapping with 'obs' and 'is_first'", got=type(step).__name__)
+        return self.model.observe_step(step["obs"], state.action.flatten(-2), step["is_first"], state.model,
+                                       reward=step.get("reward"), sample=sample, generator=generator)
+
+    @torch.no_grad()
+    def act(
+        self,
+        posterior: Any,
+        goal: torch.Tensor | None = None,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """One-hot actions ``(N, groups, classes)`` for posterior states and the subgoals they hold."""
+        return self.actor_critic.act(self.actor_inputs(posterior, goal), sample=sample, generator=generator)
+
+    @torch.no_grad()
+    def policy(
+        self,
+        step: Mapping[str, torch.Tensor],
+        state: SubactorState,
+        *,
+        mode: str = "train",
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, SubactorState]:
+        """Observe one step of ``N`` environments and choose the next actions (:meth:`observe`, :meth:`act`).
+
+        Args:
+            step: ``obs`` ``(N, *obs_shape)``, ``is_first`` ``(N,)`` bool, ``reward`` ``(N,)`` (the reward
+                received with ``obs``; TWM reads it), and ``goal`` ``(N, groups, classes)`` for a level
+                that receives subgoals. Tensors on this module's device.
+            state: :class:`SubactorState` of the previous step (``initial_state(N)`` at the start).
+            mode: ``"train"`` samples the latent and the action; ``"eval"`` takes the mode of each
+                categorical (latent and action), so evaluation is deterministic given the observations.
+            generator: Random generator for the latent and action samples.
+
+        Returns:
+            ``(action, state)``: one-hot ``(N, groups, classes)`` and the new state.
+        """
+        check(mode in ("train", "eval"), "mode", "'train' or 'eval'", got=repr(mode))
+        sample = mode == "train"
+        posterior = self.observe(step, state, sample=sample, generator=generator)
+        action = self.act(posterior, step.get("goal"), sample=sample, generator=generator)
+        return action, SubactorState(posterior, action)
+
+    # ----------------------------------------------------------------------------------- training
+    def _warmup_scale(self) -> float:
+        warmup = self.config.model_warmup
+        return 1.0 if warmup == 0 else min(1.0, (self.updates + 1) / warmup)
+
+    def train_step(
+        self, batch: Mapping[str, torch.Tensor], *, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """One update of every part of the level from a replay batch; returns detached metrics.
+
+        Args:
+            batch: ``obs``, ``action`` (one-hot ``(B, T, A)``, or ``(B, T, groups, classes)``),
+                ``reward``, ``is_first``, ``is_last``, ``is_terminal`` ``(B, T)``, and ``goal``
+                ``(B, T, groups, classes)`` for a level that receives subgoals; on this module's device.
+            generator: Random generator for every sample of the step.
+
+        Returns:
+            Named 0-d tensors (losses, rewards per term, returns, entropies, ...).
+
+        Raises:
+            HierosError: On a malformed batch.
+        """
+        c = self.config
+        batch = dict(batch)
+        if batch["action"].dim() == 4:
+            batch["action"] = batch["action"].flatten(-2)
+        validate_batch(batch, obs_shape=self.model.obs_shape, action_dim=self.action_dim)
+        goal = batch.get("goal")
+        check((goal is not None) == (self.goal_shape is not None), "batch", "a 'goal' field exactly when the "
+              "level receives subgoals", got=sorted(batch))
+        opt = self._optimizers
+        # 1. the world model
+        for group in opt["model"].param_groups:
+            group["lr"] = c.model_lr * self._warmup_scale()
+        out = self.model.loss(batch, generator=generator, validate=False)
+        if c.skip_nonfinite and not bool(torch.isfinite(out.loss)):
+            logger.warning("non-finite world-model loss: update skipped")
+            return {"nonfinite": torch.ones(())}
+        opt["model"].zero_grad(set_to_none=True)
+        out.loss.backward()
+        model_norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.model_grad_clip)
+        opt["model"].step()
+        metrics = {f"model/{k.replace('/', '_')}": v for k, v in out.metrics.items()}
+        metrics["model/grad_norm"] = model_norm.detach()
+        # 2. imagination from every posterior state, without gradients
+        start = detach_state(self.model.start_states(out.observed))
+        start_goal = None if goal is None else goal.flatten(0, 1).detach()
+
+        with torch.no_grad():
+            goal_in = self.goal_input(start_goal)
+
+            def policy(step: ImaginedStep) -> torch.Tensor:
+                ac = self.actor_critic
+                inputs = ac.inputs(step.features, step.reward, step.cont, step.entropy, goal_in)
+                return ac.act(inputs, generator=generator).flatten(-2)
+
+            imag = self.model.imagine(start, policy, c.horizon, generator=generator, validate=False)
+            held = None
+            if goal_in is not None:  # each start state's subgoal is held over the horizon
+                held = goal_in.unsqueeze(1).expand(-1, c.horizon + 1, *goal_in.shape[1:])
+            inputs = self.actor_critic.inputs(imag.features, imag.reward, imag.cont, imag.entropy, held)
+            rewards = {"extrinsic": imag.reward}
+            if "subgoal" in self.actor_critic.terms:
+                assert self.autoencoder is not None and start_goal is not None
+                target = self.autoencoder.decode(start_goal)
+                rewards["subgoal"] = subgoal_reward(imag.deter, target[:, None])
+            if "novelty" in self.actor_critic.terms:
+                assert self.autoencoder is not None
+                rewards["novelty"] = novelty_reward(imag.deter, self.autoencoder)
+            start_cont = (~batch["is_terminal"]).flatten().to(imag.cont.dtype)
+            cont = torch.cat([start_cont[:, None], imag.cont[:, 1:]], 1)
+        actions = imag.actions.unflatten(-1, (self.groups, self.classes))
+        # 3. actor and critics
+        ac = self.actor_critic.loss(inputs, actions, rewards, cont)
+        if c.skip_nonfinite and not bool(torch.isfinite(ac.actor + ac.critic)):
+            logger.warning("non-finite actor-critic loss: update skipped")
+            return {**metrics, "nonfinite": torch.ones(())}
+        opt["actor"].zero_grad(set_to_none=True)
+        opt["critic"].zero_grad(set_to_none=True)
+        (ac.actor + ac.critic).backward()
+        clip = c.actor_critic.grad_clip
+        actor_norm = nn.utils.clip_grad_norm_(self.actor_critic.actor.parameters(), clip)
+        critic_norm = nn.utils.clip_grad_norm_(self.actor_critic.critics.parameters(), clip)
+        metrics["actor/grad_norm"], metrics["critic/grad_norm"] = actor_norm.detach(), critic_norm.detach()
+        opt["actor"].step()
+        opt["critic"].step()
+        self.actor_critic.update_slow_critics()
+        metrics.update(ac.metrics)
+        metrics["imagination/cont"] = imag.cont[:, 1:].mean()
+        metrics["imagination/prior_entropy"] = imag.entropy.mean()
+        # 4. the subgoal autoencoder, on the posterior h of the batch
+        if self.autoencoder is not None:
+            h = self.model.deter(out.observed.posterior)
+            ae_loss, ae_metrics = self.autoencoder.loss(h, generator=generator)
+            if c.skip_nonfinite and not bool(torch.isfinite(ae_loss)):
+                logger.warning("non-finite autoencoder loss: update skipped")
+                return {**metrics, "nonfinite": torch.ones(())}
+            opt["autoencoder"].zero_grad(set_to_none=True)
+            ae_loss.backward()
+            nn.utils.clip_grad_norm_(self.autoencoder.parameters(), 100.0)
+            opt["autoencoder"].step()
+            metrics.update({f"autoencoder/{k}": v for k, v in ae_metrics.items()})
+        self.updates += 1
+        metrics["nonfinite"] = torch.zeros(())
+        return metrics
+
+    @staticmethod
+    def one_hot(indices: torch.Tensor, classes: int) -> torch.Tensor:
+        """``(N,)`` action indices -> ``(N, 1, classes)`` one-hot float (level 0's action format)."""
+        return F.one_hot(indices.long(), classes).float()[:, None]

@@ -1,0 +1,328 @@
+"""Typed training configs, the presets, and overrides from the command line (OmegaConf)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from hieros_lib.agents import ActorCriticConfig, HierosConfig, SubactorConfig
+from hieros_lib.errors import HierosError, check, check_float, check_int
+
+__all__ = ["PRESETS", "EnvConfig", "RunConfig", "TrainConfig", "config_to_yaml", "make_config"]
+
+
+@dataclass(kw_only=True)
+class EnvConfig:
+    """The environment (see :func:`hieros_lib.envs.make_env` for the spec format).
+
+    Attributes:
+        spec: ``hieros:catch``, ``hieros:pinpad-three``, ``atari:Pong``, ``gym:<id>``.
+        num_envs: Environments stepped together (``N``).
+        asynchronous: One subprocess per environment.
+        image_size: Side of image observations.
+        options: Passed to the environment (e.g. ``{"length": 200}`` for an embedded game).
+        eval_options: Added for the evaluation environment (e.g. ``{"evaluation": true}`` for Atari).
+    """
+
+    spec: str = "hieros:catch"
+    num_envs: int = 1
+    asynchronous: bool = False
+    image_size: int = 16
+    options: dict[str, Any] = field(default_factory=dict)
+    eval_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check(
+            isinstance(self.spec, str) and self.spec != "",
+            "env.spec",
+            "a spec such as 'hieros:catch'",
+            got=repr(self.spec),
+        )
+        check_int(self.num_envs, "env.num_envs", minimum=1)
+        check_int(self.image_size, "env.image_size", minimum=1)
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    """The loop; every count is in environment steps (summed over the ``N`` environments).
+
+    Attributes:
+        steps: Environment steps to train for.
+        seed: The one seed of the run (environments, parameters, replay, every sample).
+        train_ratio: Level-0 training steps per environment step after the warm-up (the paper: 1).
+        warmup: Environment steps before the first training step.
+        eval_every: Environment steps between evaluations (0: only at the end).
+        eval_episodes: Episodes per evaluation.
+        final_eval_episodes: Episodes of the evaluation at the end (the field reports 100 for Atari 100k).
+        log_every: Environment steps between lines of ``metrics.jsonl``.
+        checkpoint_every: Environment steps between checkpoints (0: only at the end and on a signal).
+        plot_every: Environment steps between refreshes of the plots (0: only at the end).
+        media: Write the GIFs (evaluation episodes, open-loop predictions, decoded subgoals) at each
+            evaluation.
+        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:i]"``.
+        threads: Torch's CPU threads (0: torch's default).
+        max_nonfinite: Consecutive skipped updates (non-finite loss) after which the run stops, with a
+            checkpoint.
+        progress: Show a progress bar.
+        tensorboard: Write TensorBoard events (needs the ``tensorboard`` package).
+    """
+
+    steps: int = 5000
+    seed: int = 0
+    train_ratio: float = 1.0
+    warmup: int = 300
+    eval_every: int = 1000
+    eval_episodes: int = 5
+    final_eval_episodes: int = 10
+    log_every: int = 250
+    checkpoint_every: int = 1000
+    plot_every: int = 1000
+    media: bool = True
+    device: str = "auto"
+    threads: int = 0
+    max_nonfinite: int = 10
+    progress: bool = True
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        check_int(self.steps, "run.steps", minimum=1)
+        check_int(self.seed, "run.seed", minimum=0)
+        check_float(self.train_ratio, "run.train_ratio", minimum=0.0)
+        for name in ("warmup", "eval_every", "checkpoint_every", "plot_every", "threads"):
+            check_int(getattr(self, name), f"run.{name}", minimum=0)
+        for name in ("eval_episodes", "final_eval_episodes", "log_every", "max_nonfinite"):
+            check_int(getattr(self, name), f"run.{name}", minimum=1)
+        check(
+            self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+            "run.device",
+            "'auto', 'cpu' or 'cuda[:i]'",
+            got=repr(self.device),
+        )
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    """Everything one run needs; written to ``config.yaml`` in the run directory.
+
+    Attributes:
+        preset: The preset it started from (for the record).
+        logdir: The run directory; running again with the same one resumes.
+        env: :class:`EnvConfig`.
+        run: :class:`RunConfig`.
+        agent: :class:`~hieros_lib.agents.HierosConfig` (``agent.levels=1`` is the single-level agent).
+    """
+
+    preset: str = "cpu-demo"
+    logdir: str = "runs/cpu-demo"
+    env: EnvConfig = field(default_factory=EnvConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    agent: HierosConfig = field(default_factory=HierosConfig)
+
+
+def _debug() -> TrainConfig:
+    level = SubactorConfig.tiny(
+        world_model_preset="tiny",
+        horizon=4,
+        actor_critic=ActorCriticConfig(units=32, actor_lr=3e-4, critic_lr=3e-4, entropy_scale=3e-3),
+    )
+    return TrainConfig(
+        preset="debug",
+        logdir="runs/debug",
+        env=EnvConfig(spec="hieros:catch", image_size=16, options={"length": 40}),
+        run=RunConfig(
+            steps=240,
+            warmup=40,
+            eval_every=120,
+            eval_episodes=1,
+            final_eval_episodes=1,
+            log_every=40,
+            checkpoint_every=120,
+            plot_every=120,
+            tensorboard=False,
+        ),
+        agent=HierosConfig(
+            levels=2, k=2, level=level, batch_size=4, sequence_length=8, replay_capacity=10_000
+        ),
+    )
+
+
+def _cpu_demo() -> TrainConfig:
+    return TrainConfig(
+        preset="cpu-demo",
+        logdir="runs/cpu-demo",
+        env=EnvConfig(spec="hieros:catch", image_size=16),
+        run=RunConfig(
+            steps=4000,
+            warmup=300,
+            eval_every=1000,
+            eval_episodes=5,
+            final_eval_episodes=10,
+            log_every=200,
+            checkpoint_every=1000,
+            plot_every=500,
+        ),
+        agent=HierosConfig(
+            levels=3,
+            k=4,
+            level=SubactorConfig.tiny(),
+            batch_size=16,
+            sequence_length=16,
+            replay_capacity=100_000,
+        ),
+    )
+
+
+def _catch_flat() -> TrainConfig:
+    config = _cpu_demo()
+    return dataclasses.replace(
+        config, preset="catch-flat", logdir="runs/catch-flat", agent=config.agent.replace(levels=1)
+    )
+
+
+def _pinpad() -> TrainConfig:
+    return TrainConfig(
+        preset="pinpad",
+        logdir="runs/pinpad",
+        env=EnvConfig(spec="hieros:pinpad-three", image_size=16, options={"length": 500}),
+        run=RunConfig(
+            steps=12_000,
+            warmup=500,
+            eval_every=3000,
+            eval_episodes=2,
+            final_eval_episodes=4,
+            log_every=500,
+            checkpoint_every=3000,
+            plot_every=3000,
+        ),
+        agent=HierosConfig(
+            levels=3,
+            k=4,
+            level=SubactorConfig.tiny(),
+            batch_size=16,
+            sequence_length=16,
+            replay_capacity=100_000,
+        ),
+    )
+
+
+def _pinpad_flat() -> TrainConfig:
+    config = _pinpad()
+    return dataclasses.replace(
+        config, preset="pinpad-flat", logdir="runs/pinpad-flat", agent=config.agent.replace(levels=1)
+    )
+
+
+def _atari100k() -> TrainConfig:
+    return TrainConfig(
+        preset="atari100k",
+        logdir="runs/atari100k",
+        env=EnvConfig(spec="atari:Pong", image_size=64, eval_options={"evaluation": True}),
+        run=RunConfig(
+            steps=100_000,
+            warmup=1024,
+            eval_every=25_000,
+            eval_episodes=10,
+            final_eval_episodes=100,
+            log_every=1000,
+            checkpoint_every=10_000,
+            plot_every=10_000,
+        ),
+        agent=HierosConfig(),
+    )
+
+
+PRESETS = {
+    "cpu-demo": _cpu_demo,
+    "debug": _debug,
+    "catch-flat": _catch_flat,
+    "pinpad": _pinpad,
+    "pinpad-flat": _pinpad_flat,
+    "atari100k": _atari100k,
+}
+"""Preset name -> function building its :class:`TrainConfig`:
+
+* ``cpu-demo`` (the default): Hieros with 3 levels on the embedded Catch, CPU sizes, 4000 steps (about
+  ten minutes on two cores);
+* ``debug``: seconds, for tests (2 levels, tiny models, 240 steps);
+* ``catch-flat``: the depth-1 agent (a single level, DreamerV3-style) on Catch, the CI learning check;
+* ``pinpad`` / ``pinpad-flat``: Hieros with 3 levels / 1 level on PinPad (three pads), CPU sizes;
+* ``atari100k``: the paper's configuration (appendix E, 3 levels, S5WM) on the Atari 100k protocol.
+"""
+
+
+def make_config(preset: str = "cpu-demo", overrides: list[str] | None = None) -> TrainConfig:
+    """A preset with ``key=value`` overrides applied (dotted keys, e.g. ``run.steps=2000``).
+
+    Overrides are parsed and type-checked by OmegaConf against the dataclasses above; every value is then
+    validated by the config classes themselves.
+
+    Args:
+        preset: A name from :data:`PRESETS`.
+        overrides: ``["run.steps=2000", "agent.levels=1", "env.spec=atari:Breakout", ...]``.
+
+    Returns:
+        The :class:`TrainConfig`.
+
+    Raises:
+        HierosError: On an unknown preset, an unknown key (with suggestions), a value of the wrong type or
+            out of range; the message names the key.
+
+    Examples:
+        >>> config = make_config("debug", ["run.steps=100", "agent.levels=1"])
+        >>> config.run.steps, config.agent.levels
+        (100, 1)
+    """
+    check(preset in PRESETS, "preset", f"one of {sorted(PRESETS)}", got=repr(preset))
+    base = PRESETS[preset]()
+    if not overrides:
+        return base
+    omegaconf = _omegaconf()
+    for item in overrides:
+        check(
+            isinstance(item, str) and "=" in item and not item.startswith("="),
+            "override",
+            "key=value (e.g. run.steps=2000)",
+            got=repr(item),
+        )
+    try:
+        merged = omegaconf.OmegaConf.merge(
+            omegaconf.OmegaConf.structured(base), omegaconf.OmegaConf.from_dotlist(list(overrides))
+        )
+        config = omegaconf.OmegaConf.to_object(merged)
+    except HierosError:
+        raise
+    except (omegaconf.errors.OmegaConfBaseException, ValueError, TypeError) as err:
+        message = str(err).splitlines()
+        full_key = next((line.split(":", 1)[1].strip() for line in message if "full_key:" in line), "")
+        raise HierosError(f"override{' ' + full_key if full_key else ''}: {message[0]}") from err
+    assert isinstance(config, TrainConfig)
+    return config
+
+
+def config_to_yaml(config: TrainConfig) -> str:
+    """The config as YAML (what ``config.yaml`` holds)."""
+    omegaconf = _omegaconf()
+    return str(omegaconf.OmegaConf.to_yaml(omegaconf.OmegaConf.structured(config)))
+
+
+def config_from_yaml(text: str) -> TrainConfig:
+    """Parse :func:`config_to_yaml`'s output back into a :class:`TrainConfig` (validated)."""
+    omegaconf = _omegaconf()
+    try:
+        merged = omegaconf.OmegaConf.merge(
+            omegaconf.OmegaConf.structured(TrainConfig()), omegaconf.OmegaConf.create(text)
+        )
+        config = omegaconf.OmegaConf.to_object(merged)
+    except (omegaconf.errors.OmegaConfBaseException, ValueError, TypeError) as err:
+        raise HierosError(f"config.yaml: expected a training config, got {str(err).splitlines()[0]}") from err
+    assert isinstance(config, TrainConfig)
+    return config
+
+
+def _omegaconf() -> Any:
+    try:
+        import omegaconf
+    except ImportError as err:
+        raise HierosError("the trainer's configs need OmegaConf: pip install 'hieros-lib[train]'") from err
+    return omegaconf
