@@ -92,7 +92,9 @@ def bench_core(name: str, steps: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer steps and rounds (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_envs.json")
     args = parser.parse_args(argv)

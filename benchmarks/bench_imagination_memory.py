@@ -78,7 +78,9 @@ def run_case(name: str, keep: bool, horizon: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", nargs="+", default=["s5wm", "rssm", "twm"])
     parser.add_argument("--horizon", type=int, default=16)
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_imagination_memory.json")

@@ -29,7 +29,8 @@ def test_catch_returns_match_its_docs() -> None:
     random = rollout(env, "random", np.random.default_rng(1), 2000)
     # documented: -6.01 (standard error 0.02 over 20,000 episodes); here 2000 episodes, SE ~0.07
     assert abs(random.mean() - (-6.01)) < 0.3, random.mean()
-    assert (rollout(Catch(image_size=24, seed=0, columns=6), "optimal", np.random.default_rng(0), 5) == 12).all()
+    wide = Catch(image_size=24, seed=0, columns=6)
+    assert (rollout(wide, "optimal", np.random.default_rng(0), 5) == 12).all()
 
 
 def test_pinpad_returns_match_its_docs() -> None:

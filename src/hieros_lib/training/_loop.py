@@ -34,7 +34,7 @@ __all__ = ["Trainer", "reference_returns", "train"]
 logger = logging.getLogger(__name__)
 
 # Fields of the config that may change when a run is resumed (they change no result).
-_RESUMABLE = {"run.steps", "run.progress", "run.tensorboard", "run.device", "run.threads"}
+_RESUMABLE = {"logdir", "run.steps", "run.progress", "run.tensorboard", "run.device", "run.threads"}
 # Keys of metrics.jsonl that measure time, not learning (they differ between two identical runs).
 TIMING_KEYS = ("fps", "time", "updates_per_s")
 
@@ -362,7 +362,7 @@ class Trainer:
 
     def _record_episodes(self, step: dict[str, np.ndarray]) -> None:
         self.episode_return += np.where(step["is_first"], 0.0, step["reward"])
-        self.episode_length += 1
+        self.episode_length += ~step["is_first"]  # a reset step is not part of an episode
         for env in np.nonzero(step["is_last"])[0]:
             self.episodes += 1
             value = float(self.episode_return[env])
@@ -370,7 +370,6 @@ class Trainer:
             self.logger.score(self.env_steps, "train", value, int(self.episode_length[env]), env=int(env))
         self.episode_return[step["is_last"]] = 0.0
         self.episode_length[step["is_last"]] = 0
-        self.episode_length[step["is_first"]] = 1
 
     def run(self) -> dict[str, Any]:
         """Train to ``run.steps`` environment steps (or until a stop), evaluate, write the summary.
@@ -455,7 +454,8 @@ class Trainer:
             last_time, last_steps = now, self.env_steps
             if self.env_steps >= self.next_eval:
                 self.next_eval += run.eval_every
-                self._evaluation(run.eval_episodes)
+                if self.env_steps < run.steps:  # the last one is the final evaluation
+                    self._evaluation(run.eval_episodes)
             if self.env_steps >= self.next_plot:
                 self.next_plot += run.plot_every
                 draw_plots(self.directory, title=self._title(), reference=self.reference)

@@ -1,0 +1,168 @@
+"""The trainer end to end on the debug preset: run directory, exact resumption, faults, command line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from hieros_lib.errors import HierosError
+from hieros_lib.training import TIMING_KEYS, Trainer, config_from_yaml, make_config, train
+
+
+def debug(logdir: Path, *extra: str) -> Any:
+    return make_config("debug", [f"logdir={logdir}", "run.progress=false", *extra])
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def without_timing(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in metrics]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    logdir = tmp_path_factory.mktemp("debug") / "run"
+    summary = train(debug(logdir, "run.tensorboard=true"))
+    assert summary["status"] == "finished"
+    return logdir
+
+
+def test_the_run_directory_holds_every_artifact(finished_run: Path) -> None:
+    d = finished_run
+    config = config_from_yaml((d / "config.yaml").read_text())
+    assert config.preset == "debug" and config.run.steps == 240
+    metrics = rows(d / "metrics.jsonl")
+    assert [m["step"] for m in metrics if "updates" in m] == [40, 80, 120, 160, 200, 240]
+    assert any("level0/model/loss_total" in m for m in metrics)
+    assert any("level1/model/loss_total" in m for m in metrics)
+    assert {"eval/return"} <= {k for m in metrics for k in m}
+    scores = rows(d / "scores.jsonl")
+    assert {s["mode"] for s in scores} == {"train", "eval"}
+    assert all(s["length"] == 40 for s in scores)  # the debug preset's 40-step episodes
+    for name in ("returns.png", "world_model.png", "rewards.png"):
+        assert (d / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    gifs = sorted(p.name for p in (d / "media").iterdir())
+    assert any(n.startswith("eval_") for n in gifs) and any(n.startswith("open_loop_") for n in gifs)
+    assert all((d / "media" / n).read_bytes()[:6] == b"GIF89a" for n in gifs)
+    assert list((d / "tensorboard").glob("events.out.tfevents.*"))
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["env_steps"] == 240
+    assert summary["eval_episodes"] == 1 and "eval_return_mean" in summary
+    assert (d / "checkpoints" / "latest").read_text() == "step000000240"
+
+
+def test_a_stopped_and_resumed_run_writes_what_the_uninterrupted_one_wrote(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    logdir = tmp_path / "resumed"
+    config = debug(logdir, "run.tensorboard=true")
+    trainer = Trainer(config)
+    original = trainer._checkpoint
+
+    def checkpoint_then_stop() -> None:  # as SIGTERM at step 120 would: checkpoint, then stop
+        original()
+        trainer.request_stop("test")
+
+    trainer._checkpoint = checkpoint_then_stop  # type: ignore[method-assign]
+    assert trainer.run()["status"] == "stopped"
+    assert rows(logdir / "metrics.jsonl")[-1]["step"] == 120
+    with open(logdir / "metrics.jsonl", "a") as handle:  # a line the crash left after the checkpoint
+        handle.write(json.dumps({"step": 140, "junk": 1}) + "\n")
+    summary = Trainer(config).run()  # the same command again
+    assert summary["status"] == "finished"
+    assert without_timing(rows(logdir / "metrics.jsonl")) == without_timing(
+        rows(finished_run / "metrics.jsonl")
+    )
+    assert rows(logdir / "scores.jsonl") == rows(finished_run / "scores.jsonl")
+    assert (
+        json.loads((logdir / "summary.json").read_text())["eval_return_mean"] == summary["eval_return_mean"]
+    )
+
+
+def test_another_config_or_a_corrupt_checkpoint_is_refused_and_nothing_is_touched(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    logdir = tmp_path / "copy"
+    shutil.copytree(finished_run, logdir)
+    before = {p: p.read_bytes() for p in logdir.rglob("*") if p.is_file()}
+    with pytest.raises(HierosError, match=r"agent\.k"):
+        Trainer(debug(logdir, "agent.k=3"))
+    checkpoint = logdir / "checkpoints" / "step000000240" / "state.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    before[checkpoint] = checkpoint.read_bytes()
+    with pytest.raises(HierosError, match="checkpoint"):
+        Trainer(debug(logdir, "run.steps=300")).run()
+    after = {p: p.read_bytes() for p in logdir.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_bad_directories_and_environments_are_clear_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(HierosError, match="logdir: expected a writable directory"):
+        Trainer(debug(blocker / "run"))
+    with pytest.raises(HierosError, match="spec"):
+        Trainer(debug(tmp_path / "env", "env.spec=hieros:nope"))
+    full = tmp_path / "full"
+
+    class Usage:
+        free = 1024
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage())
+    with pytest.raises(HierosError, match="MiB free"):
+        Trainer(debug(full))
+    assert not (full / "config.yaml").exists()
+
+
+def test_non_finite_losses_are_skipped_then_stop_the_run_with_a_checkpoint(tmp_path: Path) -> None:
+    trainer = Trainer(debug(tmp_path / "nan", "run.max_nonfinite=3"))
+    model = trainer.agent.level(0).model
+    original = model.loss
+
+    def nan_loss(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        return out._replace(loss=out.loss * float("nan"))
+
+    model.loss = nan_loss  # type: ignore[method-assign]
+    summary = trainer.run()
+    assert summary["status"] == "diverged" and "3 non-finite" in summary["reason"]
+    assert (tmp_path / "nan" / "checkpoints" / "latest").is_file()
+    parameters = [p.detach().clone() for p in model.parameters()]
+    assert all(bool(torch.isfinite(p).all()) for p in parameters)  # no NaN update was applied
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hieros_lib.training", *args], capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--preset", "nope"), "preset"),
+        (("--preset", "debug", "agent.levelz=2"), "levelz"),
+        (("--preset", "debug", "run.steps=many"), "run.steps"),
+        (("--preset", "debug", "agent.level.horizon=0"), "horizon"),
+        (("--preset", "debug", "oops"), "key=value"),
+    ],
+)
+def test_bad_command_lines_print_one_line_and_fail(
+    args: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    result = run_cli(*args, "--logdir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hieros-train: error:") and message in lines[0], lines
+    assert "Traceback" not in result.stderr
