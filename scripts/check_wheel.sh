@@ -18,10 +18,11 @@ cd "$work"
 check_imports() {
 "$work/venv/bin/python" - "$1" <<'PY'
 import importlib, sys
-names = ["ssm", "replay", "nn", "world_models", "hrl", "agents", "envs", "metrics"]
+names = ["ssm", "replay", "nn", "world_models", "hrl", "agents", "envs", "metrics", "training"]
 for name in names:
     importlib.import_module(f"hieros_lib.{name}")
-heavy = sorted({"gymnasium", "triton", "matplotlib", "ale_py", "cv2"} & set(sys.modules))
+optional = {"gymnasium", "triton", "matplotlib", "ale_py", "cv2", "omegaconf", "tqdm", "PIL", "tensorboard"}
+heavy = sorted(optional & set(sys.modules))
 assert not heavy, heavy
 import hieros_lib
 print(f"{sys.argv[1]} OK: hieros_lib {hieros_lib.__version__} and its {len(names)} subpackages import with core deps only")

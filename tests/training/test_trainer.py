@@ -86,6 +86,9 @@ def test_a_stopped_and_resumed_run_writes_what_the_uninterrupted_one_wrote(
     assert (
         json.loads((logdir / "summary.json").read_text())["eval_return_mean"] == summary["eval_return_mean"]
     )
+    before = {p: p.read_bytes() for p in logdir.rglob("*") if p.is_file()}
+    assert Trainer(config).run() == summary  # once more: the run is finished, nothing is redone
+    assert {p: p.read_bytes() for p in logdir.rglob("*") if p.is_file()} == before
 
 
 def test_another_config_or_a_corrupt_checkpoint_is_refused_and_nothing_is_touched(

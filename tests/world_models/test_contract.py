@@ -110,6 +110,16 @@ def test_shapes_and_dtypes(name: str, kind: str) -> None:
         assert bool(torch.isfinite(field).all())
     # the start state is index 0
     torch.testing.assert_close(imag.features[:, 0], model.features(start))
+    # sample=False takes the prior's mode: the generator no longer matters
+    policy = lambda step: first_action_policy(step, model)  # noqa: E731
+    modes = [
+        model.imagine(start, policy, horizon, sample=False, generator=torch.Generator().manual_seed(seed))
+        for seed in (1, 2)
+    ]
+    torch.testing.assert_close(modes[0].features, modes[1].features, rtol=0, atol=0)
+    gens = [torch.Generator().manual_seed(i) for i in (1, 2)]
+    sampled = [model.imagine(start, policy, horizon, generator=gen) for gen in gens]
+    assert not torch.equal(sampled[0].features, sampled[1].features)
 
 
 def test_every_parameter_trains_and_nothing_is_nan(name: str, kind: str) -> None:

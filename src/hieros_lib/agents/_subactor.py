@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -27,6 +27,8 @@ from hieros_lib.world_models import (
 __all__ = ["Subactor", "SubactorConfig", "SubactorState"]
 
 logger = logging.getLogger(__name__)
+
+_COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +65,15 @@ class SubactorConfig:
             ablation G.7).
         skip_nonfinite: Skip an update whose loss is not finite (reported as ``nonfinite`` in the metrics;
             one host synchronisation per loss to check).
+        compile: ``torch.compile`` the world-model loss, the actor-critic loss and the acting step:
+            ``"none"`` (eager, the default), or a mode: ``"default"``, ``"reduce-overhead"``,
+            ``"max-autotune"``. Imagination stays eager (a Python loop over the horizon). Compiled and
+            eager results agree to float32 rounding (tested).
+        compile_backend: The ``torch.compile`` backend (``"inductor"``; ``"aot_eager"`` traces without
+            generating code, for checking a model compiles).
+        autocast: ``"bfloat16"`` runs the world model's loss and imagination under bf16 autocast (S5
+            keeps its scan in float32 / complex64; the actor-critic and every return stay float32), or
+            ``"none"``.
     """
 
     world_model: str = "s5wm"
@@ -88,6 +99,9 @@ class SubactorConfig:
     novelty: bool = False
     goal_input: str = "encoded"
     skip_nonfinite: bool = True
+    compile: str = "none"
+    compile_backend: str = "inductor"
+    autocast: str = "none"
 
     def __post_init__(self) -> None:
         check(self.world_model in available_world_models(), "world_model",
@@ -108,6 +122,11 @@ class SubactorConfig:
         check(not self.novelty or self.autoencoder, "novelty", "autoencoder=True (novelty is its error)")
         check(self.goal_input in ("encoded", "decoded"), "goal_input", "'encoded' or 'decoded'",
               got=repr(self.goal_input))
+        check(self.compile in _COMPILE_MODES, "compile", f"one of {_COMPILE_MODES}", got=repr(self.compile))
+        check(isinstance(self.compile_backend, str) and self.compile_backend != "", "compile_backend",
+              "a torch.compile backend name such as 'inductor'", got=repr(self.compile_backend))
+        check(self.autocast in ("none", "bfloat16"), "autocast", "'none' or 'bfloat16'",
+              got=repr(self.autocast))
 
     def replace(self, **changes: Any) -> SubactorConfig:
         """A copy with some fields changed."""
@@ -255,6 +274,18 @@ class Subactor(nn.Module):
             self.to(device)
         self._optimizers = self._make_optimizers()
         self.updates = 0
+        self._model_loss: Callable[..., Any] = self.model.loss
+        self._actor_critic_loss: Callable[..., Any] = self.actor_critic.loss
+        self._act: Callable[..., torch.Tensor] = self.actor_critic.act
+        self._observe_step: Callable[..., Any] = self.model.observe_step
+        if config.compile != "none":
+            options: dict[str, Any] = {"backend": config.compile_backend}
+            if config.compile_backend == "inductor" and config.compile != "default":
+                options["mode"] = config.compile
+            self._model_loss = torch.compile(self._model_loss, **options)
+            self._actor_critic_loss = torch.compile(self._actor_critic_loss, **options)
+            self._act = torch.compile(self._act, **options)
+            self._observe_step = torch.compile(self._observe_step, **options)
 
     # ---------------------------------------------------------------------------------- optimisers
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -328,8 +359,8 @@ class Subactor(nn.Module):
         """The world model's posterior state for one step of ``N`` environments (see :meth:`policy`)."""
         check(isinstance(step, Mapping) and "obs" in step and "is_first" in step, "step",
               "a mapping with 'obs' and 'is_first'", got=type(step).__name__)
-        return self.model.observe_step(step["obs"], state.action.flatten(-2), step["is_first"], state.model,
-                                       reward=step.get("reward"), sample=sample, generator=generator)
+        return self._observe_step(step["obs"], state.action.flatten(-2), step["is_first"], state.model,
+                                  reward=step.get("reward"), sample=sample, generator=generator)
 
     @torch.no_grad()
     def act(
@@ -341,7 +372,7 @@ class Subactor(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """One-hot actions ``(N, groups, classes)`` for posterior states and the subgoals they hold."""
-        return self.actor_critic.act(self.actor_inputs(posterior, goal), sample=sample, generator=generator)
+        return self._act(self.actor_inputs(posterior, goal), sample=sample, generator=generator)
 
     @torch.no_grad()
     def policy(
@@ -378,15 +409,24 @@ class Subactor(nn.Module):
         return 1.0 if warmup == 0 else min(1.0, (self.updates + 1) / warmup)
 
     def train_step(
-        self, batch: Mapping[str, torch.Tensor], *, generator: torch.Generator | None = None
+        self,
+        batch: Mapping[str, torch.Tensor],
+        *,
+        generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> dict[str, torch.Tensor]:
         """One update of every part of the level from a replay batch; returns detached metrics.
+
+        Host synchronisations: one per update (world model, actor-critic, autoencoder) to skip a
+        non-finite loss (none with ``skip_nonfinite=False``), and those of ``validate``.
 
         Args:
             batch: ``obs``, ``action`` (one-hot ``(B, T, A)``, or ``(B, T, groups, classes)``),
                 ``reward``, ``is_first``, ``is_last``, ``is_terminal`` ``(B, T)``, and ``goal``
                 ``(B, T, groups, classes)`` for a level that receives subgoals; on this module's device.
             generator: Random generator for every sample of the step.
+            validate: Check the batch's values (finite, actions in ``[-1, 1]``: host synchronisations);
+                its structure, shapes and dtypes are checked either way.
 
         Returns:
             Named 0-d tensors (losses, rewards per term, returns, entropies, ...).
@@ -394,89 +434,141 @@ class Subactor(nn.Module):
         Raises:
             HierosError: On a malformed batch.
         """
-        c = self.config
+        batch = self._check_batch(batch, values=validate)
+        out, metrics = self._update_world_model(batch, generator)
+        if out is None:
+            return metrics
+        inputs, actions, rewards, cont, imag_metrics = self._imagine(out, batch, generator)
+        ac_metrics = self._update_actor_critic(inputs, actions, rewards, cont)
+        metrics.update(ac_metrics)
+        if "nonfinite" in ac_metrics:
+            return metrics
+        metrics.update(imag_metrics)
+        if self.autoencoder is not None:
+            ae_metrics = self._update_autoencoder(out, generator)
+            metrics.update(ae_metrics)
+            if "nonfinite" in ae_metrics:
+                return metrics
+        self.updates += 1
+        metrics["nonfinite"] = torch.zeros(())
+        return metrics
+
+    def _autocast(self) -> Any:
+        enabled = self.config.autocast == "bfloat16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    # The phases of a training step (benchmarks/bench_agent.py times them one by one).
+    def _check_batch(self, batch: Mapping[str, torch.Tensor], values: bool = True) -> dict[str, torch.Tensor]:
         batch = dict(batch)
         if batch["action"].dim() == 4:
             batch["action"] = batch["action"].flatten(-2)
-        validate_batch(batch, obs_shape=self.model.obs_shape, action_dim=self.action_dim)
-        goal = batch.get("goal")
-        check((goal is not None) == (self.goal_shape is not None), "batch", "a 'goal' field exactly when the "
-              "level receives subgoals", got=sorted(batch))
-        opt = self._optimizers
-        # 1. the world model
-        for group in opt["model"].param_groups:
+        validate_batch(batch, obs_shape=self.model.obs_shape, action_dim=self.action_dim, values=values)
+        check((batch.get("goal") is not None) == (self.goal_shape is not None), "batch",
+              "a 'goal' field exactly when the level receives subgoals", got=sorted(batch))
+        return batch
+
+    def _update_world_model(
+        self, batch: dict[str, torch.Tensor], generator: torch.Generator | None
+    ) -> tuple[Any, dict[str, torch.Tensor]]:
+        """1. One world-model update; ``(None, {"nonfinite": 1})`` if the loss is not finite."""
+        c, opt = self.config, self._optimizers["model"]
+        for group in opt.param_groups:
             group["lr"] = c.model_lr * self._warmup_scale()
-        out = self.model.loss(batch, generator=generator, validate=False)
+        with self._autocast():
+            out = self._model_loss(batch, generator=generator, validate=False)
         if c.skip_nonfinite and not bool(torch.isfinite(out.loss)):
             logger.warning("non-finite world-model loss: update skipped")
-            return {"nonfinite": torch.ones(())}
-        opt["model"].zero_grad(set_to_none=True)
+            return None, {"nonfinite": torch.ones(())}
+        opt.zero_grad(set_to_none=True)
         out.loss.backward()
-        model_norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.model_grad_clip)
-        opt["model"].step()
+        norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.model_grad_clip)
+        opt.step()
         metrics = {f"model/{k.replace('/', '_')}": v for k, v in out.metrics.items()}
-        metrics["model/grad_norm"] = model_norm.detach()
-        # 2. imagination from every posterior state, without gradients
+        metrics["model/grad_norm"] = norm.detach()
+        return out, metrics
+
+    @torch.no_grad()
+    def _imagine(
+        self, out: Any, batch: dict[str, torch.Tensor], generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor, dict[str, torch.Tensor]]:
+        """2. Imagination from every posterior state, without gradients, and the rewards per term."""
+        c = self.config
         start = detach_state(self.model.start_states(out.observed))
-        start_goal = None if goal is None else goal.flatten(0, 1).detach()
+        goal = batch.get("goal")
+        start_goal = None if goal is None else goal.flatten(0, 1)
+        goal_in = self.goal_input(start_goal)
+        ac = self.actor_critic
 
-        with torch.no_grad():
-            goal_in = self.goal_input(start_goal)
+        def policy(step: ImaginedStep) -> torch.Tensor:
+            inputs = ac.inputs(step.features, step.reward, step.cont, step.entropy, goal_in)
+            return self._act(inputs, sample=True, generator=generator).flatten(-2)
 
-            def policy(step: ImaginedStep) -> torch.Tensor:
-                ac = self.actor_critic
-                inputs = ac.inputs(step.features, step.reward, step.cont, step.entropy, goal_in)
-                return ac.act(inputs, generator=generator).flatten(-2)
-
-            imag = self.model.imagine(start, policy, c.horizon, generator=generator, validate=False)
-            held = None
-            if goal_in is not None:  # each start state's subgoal is held over the horizon
-                held = goal_in.unsqueeze(1).expand(-1, c.horizon + 1, *goal_in.shape[1:])
-            inputs = self.actor_critic.inputs(imag.features, imag.reward, imag.cont, imag.entropy, held)
-            rewards = {"extrinsic": imag.reward}
-            if "subgoal" in self.actor_critic.terms:
-                assert self.autoencoder is not None and start_goal is not None
-                target = self.autoencoder.decode(start_goal)
-                rewards["subgoal"] = subgoal_reward(imag.deter, target[:, None])
-            if "novelty" in self.actor_critic.terms:
-                assert self.autoencoder is not None
-                rewards["novelty"] = novelty_reward(imag.deter, self.autoencoder)
-            start_cont = (~batch["is_terminal"]).flatten().to(imag.cont.dtype)
-            cont = torch.cat([start_cont[:, None], imag.cont[:, 1:]], 1)
+        with self._autocast():
+            imag = self.model.imagine(start, policy, c.horizon, sample=c.imagine_sample, generator=generator,
+                                      validate=False)
+        if imag.features.dtype != torch.float32:  # the actor-critic and its returns run in float32
+            names = ("features", "deter", "reward", "cont", "entropy")
+            imag = imag._replace(**{name: getattr(imag, name).float() for name in names})
+        held = None
+        if goal_in is not None:  # each start state's subgoal is held over the horizon
+            held = goal_in.unsqueeze(1).expand(-1, c.horizon + 1, *goal_in.shape[1:])
+        inputs = ac.inputs(imag.features, imag.reward, imag.cont, imag.entropy, held)
+        rewards = {"extrinsic": imag.reward}
+        if "subgoal" in ac.terms:
+            assert self.autoencoder is not None and start_goal is not None
+            target = self.autoencoder.decode(start_goal)
+            rewards["subgoal"] = subgoal_reward(imag.deter, target[:, None])
+        if "novelty" in ac.terms:
+            assert self.autoencoder is not None
+            rewards["novelty"] = novelty_reward(imag.deter, self.autoencoder)
+        start_cont = (~batch["is_terminal"]).flatten().to(imag.cont.dtype)
+        cont = torch.cat([start_cont[:, None], imag.cont[:, 1:]], 1)
         actions = imag.actions.unflatten(-1, (self.groups, self.classes))
-        # 3. actor and critics
-        ac = self.actor_critic.loss(inputs, actions, rewards, cont)
+        metrics = {
+            "imagination/cont": imag.cont[:, 1:].mean(),
+            "imagination/prior_entropy": imag.entropy.mean(),
+        }
+        return inputs, actions, rewards, cont, metrics
+
+    def _update_actor_critic(
+        self,
+        inputs: torch.Tensor,
+        actions: torch.Tensor,
+        rewards: dict[str, torch.Tensor],
+        cont: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """3. One actor and one critic update on the imagined trajectories."""
+        c, opt = self.config, self._optimizers
+        ac = self._actor_critic_loss(inputs, actions, rewards, cont)
         if c.skip_nonfinite and not bool(torch.isfinite(ac.actor + ac.critic)):
             logger.warning("non-finite actor-critic loss: update skipped")
-            return {**metrics, "nonfinite": torch.ones(())}
+            return {"nonfinite": torch.ones(())}
         opt["actor"].zero_grad(set_to_none=True)
         opt["critic"].zero_grad(set_to_none=True)
         (ac.actor + ac.critic).backward()
         clip = c.actor_critic.grad_clip
         actor_norm = nn.utils.clip_grad_norm_(self.actor_critic.actor.parameters(), clip)
         critic_norm = nn.utils.clip_grad_norm_(self.actor_critic.critics.parameters(), clip)
-        metrics["actor/grad_norm"], metrics["critic/grad_norm"] = actor_norm.detach(), critic_norm.detach()
         opt["actor"].step()
         opt["critic"].step()
         self.actor_critic.update_slow_critics()
-        metrics.update(ac.metrics)
-        metrics["imagination/cont"] = imag.cont[:, 1:].mean()
-        metrics["imagination/prior_entropy"] = imag.entropy.mean()
-        # 4. the subgoal autoencoder, on the posterior h of the batch
-        if self.autoencoder is not None:
-            h = self.model.deter(out.observed.posterior)
-            ae_loss, ae_metrics = self.autoencoder.loss(h, generator=generator)
-            if c.skip_nonfinite and not bool(torch.isfinite(ae_loss)):
-                logger.warning("non-finite autoencoder loss: update skipped")
-                return {**metrics, "nonfinite": torch.ones(())}
-            opt["autoencoder"].zero_grad(set_to_none=True)
-            ae_loss.backward()
-            nn.utils.clip_grad_norm_(self.autoencoder.parameters(), 100.0)
-            opt["autoencoder"].step()
-            metrics.update({f"autoencoder/{k}": v for k, v in ae_metrics.items()})
-        self.updates += 1
-        metrics["nonfinite"] = torch.zeros(())
-        return metrics
+        norms = {"actor/grad_norm": actor_norm.detach(), "critic/grad_norm": critic_norm.detach()}
+        return {**norms, **ac.metrics}
+
+    def _update_autoencoder(self, out: Any, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        """4. One update of the subgoal autoencoder on the posterior ``h`` of the batch."""
+        assert self.autoencoder is not None
+        h = self.model.deter(out.observed.posterior).detach().float()
+        loss, ae_metrics = self.autoencoder.loss(h, generator=generator)
+        if self.config.skip_nonfinite and not bool(torch.isfinite(loss)):
+            logger.warning("non-finite autoencoder loss: update skipped")
+            return {"nonfinite": torch.ones(())}
+        opt = self._optimizers["autoencoder"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.autoencoder.parameters(), 100.0)
+        opt.step()
+        return {f"autoencoder/{k}": v for k, v in ae_metrics.items()}
 
     @staticmethod
     def one_hot(indices: torch.Tensor, classes: int) -> torch.Tensor:

@@ -175,8 +175,10 @@ def _cpu_demo() -> TrainConfig:
 
 def _catch_flat() -> TrainConfig:
     config = _cpu_demo()
+    # 2000 steps: the S5WM curves over 3 seeds pass 80% of the optimal return by 1500 (docs/benchmarks.md)
+    run = dataclasses.replace(config.run, steps=2000, eval_every=500, plot_every=500)
     return dataclasses.replace(
-        config, preset="catch-flat", logdir="runs/catch-flat", agent=config.agent.replace(levels=1)
+        config, preset="catch-flat", logdir="runs/catch-flat", run=run, agent=config.agent.replace(levels=1)
     )
 
 

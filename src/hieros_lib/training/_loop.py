@@ -84,8 +84,8 @@ class Trainer:
 
     Building a trainer checks everything that could fail before anything is written: the run directory
     is writable and has room, the environment exists, and an existing run in the directory has the same
-    config (except ``run.steps``, ``run.progress``, ``run.tensorboard``, ``run.device``, ``run.threads``)
-    and a readable checkpoint, which it then resumes from.
+    config (except ``run.steps``, ``run.progress``, ``run.tensorboard``, ``run.device``, ``run.threads``
+    and ``logdir`` itself) and a readable checkpoint, which it then resumes from.
 
     Args:
         config: A :class:`~hieros_lib.training.TrainConfig`.
@@ -325,7 +325,7 @@ class Trainer:
 
     def _eval_frame(self, obs: np.ndarray, state: HierosState) -> np.ndarray:
         pictures = [to_uint8(obs)]
-        if len(self.agent.levels) > 1 and self.agent.num_envs == 1:
+        if len(self.agent.levels) > 1:
             pictures += [to_uint8(image[0]) for image in self.agent.subgoal_images(state)]
         return side_by_side(pictures)
 
@@ -381,6 +381,12 @@ class Trainer:
         config, run = self.config, self.config.run
         if self._resume_from is not None:
             self._restore(self._resume_from)
+            finished = self._finished_summary()
+            if finished is not None:
+                logger.info("%s already finished at step %d", self.directory, self.env_steps)
+                self.env.close()
+                self.eval_env.close()
+                return finished
         else:
             atomic_write(
                 self.directory / "config.yaml",
@@ -474,7 +480,6 @@ class Trainer:
             self._write_summary(summary)
             return summary
         final = self._evaluation(run.final_eval_episodes, final=True)
-        self._checkpoint()
         draw_plots(self.directory, title=self._title(), reference=self.reference)
         summary = {
             "status": "finished",
@@ -491,7 +496,17 @@ class Trainer:
             game = config.env.spec.split(":", 1)[1]
             summary["human_normalized_score"] = float(human_normalized_score(game, float(np.mean(final))))
         self._write_summary(summary)
+        self._checkpoint()  # after the summary: a crash in between redoes the end from the last checkpoint
         return summary
+
+    def _finished_summary(self) -> dict[str, Any] | None:
+        """The summary of a run that already reached ``run.steps`` (None if it has not)."""
+        path = self.directory / "summary.json"
+        if self.env_steps < self.config.run.steps or not path.is_file():
+            return None
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        finished = summary.get("status") == "finished" and summary.get("env_steps") == self.env_steps
+        return dict(summary) if finished else None
 
     def _evaluation(self, episodes: int, *, final: bool = False) -> list[float]:
         media = self.config.run.media

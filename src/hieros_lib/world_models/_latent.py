@@ -227,6 +227,7 @@ class LatentWorldModel(nn.Module):
         policy: Policy,
         horizon: int,
         *,
+        sample: bool = True,
         generator: torch.Generator | None = None,
         validate: bool = True,
     ) -> Imagination:
@@ -236,10 +237,11 @@ class LatentWorldModel(nn.Module):
             start: Start states, batch ``(B,)``.
             policy: ``policy(step) -> action (B, A)`` (see :class:`~hieros_lib.world_models.ImaginedStep`).
             horizon: Imagined steps.
+            sample: Sample the imagined latents (True) or take their modes.
             generator: Random generator for the latent samples.
             validate: Check values (see :func:`~hieros_lib.world_models.imagine`).
         """
-        return imagine(self, start, policy, horizon, generator=generator, validate=validate)
+        return imagine(self, start, policy, horizon, sample=sample, generator=generator, validate=validate)
 
     def loss(
         self,

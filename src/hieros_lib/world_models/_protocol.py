@@ -230,6 +230,7 @@ class WorldModel(Protocol):
         policy: Policy,
         horizon: int,
         *,
+        sample: bool = True,
         generator: torch.Generator | None = None,
         validate: bool = True,
     ) -> Imagination:
@@ -756,6 +757,7 @@ def imagine(
     policy: Policy,
     horizon: int,
     *,
+    sample: bool = True,
     generator: torch.Generator | None = None,
     validate: bool = True,
 ) -> Imagination:
@@ -774,6 +776,7 @@ def imagine(
         start: Start states with batch shape ``(B,)`` (e.g. :meth:`WorldModel.start_states`).
         policy: ``policy(step) -> action (B, A)`` with ``step`` an :class:`ImaginedStep`.
         horizon: Number of imagined steps, ``>= 0``.
+        sample: Sample each imagined latent from the prior (True) or take its mode.
         generator: Random generator for the latent samples.
         validate: Check that the start state and every action are finite (one host synchronisation per
             step on a GPU); shapes, dtypes and devices are checked either way.
@@ -803,6 +806,6 @@ def imagine(
         for out, value in zip(fields, (*step[1:], action), strict=True):
             out.append(value)
         if k < horizon:  # the previous state is dropped here: one state (and memory) alive at a time
-            state = model.imagine_step(state, action, generator=generator, validate=False)
+            state = model.imagine_step(state, action, sample=sample, generator=generator, validate=False)
     features, deter, reward, cont, entropy, actions = (torch.stack(x, dim=1) for x in fields)
     return Imagination(features, deter, actions, reward, cont, entropy, state)

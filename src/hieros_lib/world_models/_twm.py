@@ -735,11 +735,12 @@ class TWM(nn.Module):
         policy: Policy,
         horizon: int,
         *,
+        sample: bool = True,
         generator: torch.Generator | None = None,
         validate: bool = True,
     ) -> Imagination:
         """Roll the prior forward under ``policy`` (the shared :func:`~hieros_lib.world_models.imagine`)."""
-        return imagine(self, start, policy, horizon, generator=generator, validate=validate)
+        return imagine(self, start, policy, horizon, sample=sample, generator=generator, validate=validate)
 
     def start_states(self, observed: Observation) -> TWMState:
         """Every posterior state of an observed batch as a start state, batch shape ``(B * T,)``.
