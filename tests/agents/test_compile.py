@@ -72,3 +72,55 @@ def test_bf16_autocast_trains_close_to_float32(name: str) -> None:
         assert float(b[key]) == pytest.approx(float(a[key]), rel=0.05), key
     assert all(bool(torch.isfinite(p).all()) for p in half.parameters())
     assert float(b["model/loss_total"]) != float(a["model/loss_total"])  # autocast really ran
+
+
+def build_on(device: str, **overrides: object) -> Subactor:
+    torch.manual_seed(0)
+    config = SubactorConfig.tiny(world_model="s5wm", **overrides)  # type: ignore[arg-type]
+    return Subactor(config, obs_shape=(SIZE, SIZE, 3), action_shape=(A,), device=device)
+
+
+@pytest.mark.gpu
+def test_inductor_compiled_training_equals_eager_on_cuda() -> None:
+    """The default backend (inductor) on CUDA, where compiling pays: equal to eager within float32
+    reordering (inductor fuses reductions, so not bitwise)."""
+    torch._dynamo.reset()
+    results = []
+    for overrides in ({}, {"compile": "default"}):
+        level = build_on("cuda", **overrides)
+        out = []
+        for step in range(2):
+            batch = random_level_batch(2, 6, obs_shape=(SIZE, SIZE, 3), num_actions=A, seed=step)
+            batch = {k: v.cuda() for k, v in batch.items()}
+            metrics = level.train_step(batch, generator=torch.Generator("cuda").manual_seed(10 + step))
+            out.append({k: float(v) for k, v in metrics.items()})
+        results.append(out)
+    for eager, compiled in zip(*results, strict=True):
+        for key in eager:
+            assert compiled[key] == pytest.approx(eager[key], rel=1e-3, abs=1e-4), key
+
+
+@pytest.mark.gpu
+def test_acting_makes_no_device_sync_on_cuda() -> None:
+    """Hieros.policy on CUDA under torch's sync debug mode: no device-to-host synchronisation."""
+    from hieros_lib.agents import Hieros, HierosConfig
+
+    torch.manual_seed(0)
+    config = HierosConfig(levels=2, k=2, level=SubactorConfig.tiny(), sequence_length=4, batch_size=2)
+    agent = Hieros(config, obs_shape=(SIZE, SIZE, 3), num_actions=A, num_envs=2, device="cuda")
+    state, gen = agent.initial_state(), torch.Generator("cuda").manual_seed(0)
+    step = {
+        "obs": torch.zeros(2, SIZE, SIZE, 3, dtype=torch.uint8, device="cuda"),
+        "reward": torch.zeros(2, device="cuda"),
+        "is_first": torch.ones(2, dtype=torch.bool, device="cuda"),
+        "is_last": torch.zeros(2, dtype=torch.bool, device="cuda"),
+        "is_terminal": torch.zeros(2, dtype=torch.bool, device="cuda"),
+    }
+    agent.policy(step, state, generator=gen)  # warm-up (lazy initialisation may sync once)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for t in range(4):
+            step = {**step, "is_first": torch.full((2,), t == 0, device="cuda")}
+            _, state, _ = agent.policy(step, state, generator=gen)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
