@@ -274,18 +274,19 @@ class Subactor(nn.Module):
             self.to(device)
         self._optimizers = self._make_optimizers()
         self.updates = 0
-        self._model_loss: Callable[..., Any] = self.model.loss
-        self._actor_critic_loss: Callable[..., Any] = self.actor_critic.loss
-        self._act: Callable[..., torch.Tensor] = self.actor_critic.act
-        self._observe_step: Callable[..., Any] = self.model.observe_step
+        # compiled twins of the hot functions, by name; in eager mode there are none, and every call goes
+        # through the submodule's method as it is at call time (so a patched method is honoured)
+        self._compiled: dict[str, Callable[..., Any]] = {}
         if config.compile != "none":
             options: dict[str, Any] = {"backend": config.compile_backend}
             if config.compile_backend == "inductor" and config.compile != "default":
                 options["mode"] = config.compile
-            self._model_loss = torch.compile(self._model_loss, **options)
-            self._actor_critic_loss = torch.compile(self._actor_critic_loss, **options)
-            self._act = torch.compile(self._act, **options)
-            self._observe_step = torch.compile(self._observe_step, **options)
+            self._compiled = {
+                "model_loss": torch.compile(self.model.loss, **options),
+                "actor_critic_loss": torch.compile(self.actor_critic.loss, **options),
+                "act": torch.compile(self.actor_critic.act, **options),
+                "observe_step": torch.compile(self.model.observe_step, **options),
+            }
 
     # ---------------------------------------------------------------------------------- optimisers
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -359,8 +360,9 @@ class Subactor(nn.Module):
         """The world model's posterior state for one step of ``N`` environments (see :meth:`policy`)."""
         check(isinstance(step, Mapping) and "obs" in step and "is_first" in step, "step",
               "a mapping with 'obs' and 'is_first'", got=type(step).__name__)
-        return self._observe_step(step["obs"], state.action.flatten(-2), step["is_first"], state.model,
-                                  reward=step.get("reward"), sample=sample, generator=generator)
+        observe_step = self._compiled.get("observe_step", self.model.observe_step)
+        return observe_step(step["obs"], state.action.flatten(-2), step["is_first"], state.model,
+                            reward=step.get("reward"), sample=sample, generator=generator)
 
     @torch.no_grad()
     def act(
@@ -372,7 +374,8 @@ class Subactor(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """One-hot actions ``(N, groups, classes)`` for posterior states and the subgoals they hold."""
-        return self._act(self.actor_inputs(posterior, goal), sample=sample, generator=generator)
+        act = self._compiled.get("act", self.actor_critic.act)
+        return act(self.actor_inputs(posterior, goal), sample=sample, generator=generator)
 
     @torch.no_grad()
     def policy(
@@ -475,7 +478,8 @@ class Subactor(nn.Module):
         for group in opt.param_groups:
             group["lr"] = c.model_lr * self._warmup_scale()
         with self._autocast():
-            out = self._model_loss(batch, generator=generator, validate=False)
+            model_loss = self._compiled.get("model_loss", self.model.loss)
+            out = model_loss(batch, generator=generator, validate=False)
         if c.skip_nonfinite and not bool(torch.isfinite(out.loss)):
             logger.warning("non-finite world-model loss: update skipped")
             return None, {"nonfinite": torch.ones(())}
@@ -498,10 +502,11 @@ class Subactor(nn.Module):
         start_goal = None if goal is None else goal.flatten(0, 1)
         goal_in = self.goal_input(start_goal)
         ac = self.actor_critic
+        act = self._compiled.get("act", ac.act)
 
         def policy(step: ImaginedStep) -> torch.Tensor:
             inputs = ac.inputs(step.features, step.reward, step.cont, step.entropy, goal_in)
-            return self._act(inputs, sample=True, generator=generator).flatten(-2)
+            return act(inputs, sample=True, generator=generator).flatten(-2)
 
         with self._autocast():
             imag = self.model.imagine(start, policy, c.horizon, sample=c.imagine_sample, generator=generator,
@@ -539,7 +544,7 @@ class Subactor(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """3. One actor and one critic update on the imagined trajectories."""
         c, opt = self.config, self._optimizers
-        ac = self._actor_critic_loss(inputs, actions, rewards, cont)
+        ac = self._compiled.get("actor_critic_loss", self.actor_critic.loss)(inputs, actions, rewards, cont)
         if c.skip_nonfinite and not bool(torch.isfinite(ac.actor + ac.critic)):
             logger.warning("non-finite actor-critic loss: update skipped")
             return {"nonfinite": torch.ones(())}
