@@ -13,7 +13,8 @@ Usage::
 
 It prints, per variant, the final evaluation return of every seed and the first evaluation at which each
 seed reached ``--threshold`` (if given), and writes the plot (mean over seeds, shaded min to max, every
-seed as a thin line) and a JSON file beside it.
+seed as a thin line) and a JSON file beside it. ``--plot-only`` trains nothing and draws the runs that have
+finished.
 """
 
 from __future__ import annotations
@@ -33,9 +34,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent / "results" / "learning"
 
 
+def finished(logdir: Path) -> bool:
+    summary = logdir / "summary.json"
+    return summary.is_file() and json.loads(summary.read_text()).get("status") == "finished"
+
+
 def run_one(preset: str, logdir: Path, overrides: list[str], threads: int) -> dict[str, Any]:
     summary = logdir / "summary.json"
-    if summary.is_file() and json.loads(summary.read_text()).get("status") == "finished":
+    if finished(logdir):
         return json.loads(summary.read_text())
     command = [
         sys.executable,
@@ -85,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every run")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument(
+        "--plot-only", action="store_true", help="train nothing: draw the finished runs, skip the others"
+    )
     parser.add_argument("--root", type=Path, default=ROOT)
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument("--reference", type=float, nargs=2, default=None, metavar=("RANDOM", "OPTIMAL"))
@@ -98,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, overrides in variants.items():
         for seed in args.seeds:
             logdir = args.root / args.preset / name / f"seed{seed}"
+            if args.plot_only and not finished(logdir):
+                print(f"{name} seed {seed}: no finished run in {logdir}, left out")
+                continue
             jobs.append((name, seed, logdir, [*args.set, *overrides, f"run.seed={seed}"]))
     threads = 1 if args.jobs > 1 else max(1, min(2, os.cpu_count() or 1))
     with ThreadPoolExecutor(args.jobs) as pool:

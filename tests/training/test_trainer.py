@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,33 @@ def test_a_stopped_and_resumed_run_writes_what_the_uninterrupted_one_wrote(
     before = {p: p.read_bytes() for p in logdir.rglob("*") if p.is_file()}
     assert Trainer(config).run() == summary  # once more: the run is finished, nothing is redone
     assert {p: p.read_bytes() for p in logdir.rglob("*") if p.is_file()} == before
+
+
+def test_environments_that_cannot_save_their_state_start_new_episodes_on_resume(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # environments in subprocesses, like Atari and any Gymnasium env, cannot hand out their state
+    logdir = tmp_path / "async"
+    config = debug(logdir, "env.asynchronous=true", "run.steps=200", "run.media=false", "run.plot_every=0")
+    trainer = Trainer(config)
+    assert not trainer.env.can_save_state and trainer.eval_env.can_save_state
+    original = trainer._checkpoint
+
+    def checkpoint_then_stop() -> None:
+        original()
+        trainer.request_stop("test")
+
+    trainer._checkpoint = checkpoint_then_stop  # type: ignore[method-assign]
+    assert trainer.run()["status"] == "stopped"  # at step 120, in the middle of an episode
+    scored = [s for s in rows(logdir / "scores.jsonl") if s["mode"] == "train"]
+    with caplog.at_level(logging.WARNING, logger="hieros_lib.training"):
+        summary = Trainer(config).run()
+    assert "start new episodes" in caplog.text
+    assert summary["status"] == "finished" and summary["env_steps"] == 200
+    after = [s for s in rows(logdir / "scores.jsonl") if s["mode"] == "train"]
+    assert after[: len(scored)] == scored and len(after) > len(scored)
+    assert all(s["length"] == 40 for s in after)  # the interrupted episode is not scored as a short one
+    assert all(s["step"] > 120 for s in after[len(scored) :])
 
 
 def test_another_config_or_a_corrupt_checkpoint_is_refused_and_nothing_is_touched(

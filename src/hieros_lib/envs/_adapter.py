@@ -136,9 +136,14 @@ class GymAdapter:
             "is_terminal": terminated,
         }
 
-    def reset(self) -> dict[str, np.ndarray]:
-        """Start every environment; all steps have ``is_first`` (seeds applied from :attr:`seed`)."""
-        obs, _ = self.env.reset(seed=env_seeds(self.seed, self.num_envs))
+    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Start every environment; all steps have ``is_first``.
+
+        Args:
+            seed: The seed the ``N`` environments' seeds derive from; :attr:`seed` when ``None``.
+        """
+        seed = self.seed if seed is None else check_int(seed, "seed", minimum=0)
+        obs, _ = self.env.reset(seed=env_seeds(seed, self.num_envs))
         self._ended = np.zeros(self.num_envs, bool)
         self._started = True
         n = self.num_envs
@@ -183,6 +188,18 @@ class GymAdapter:
             logger.warning("closing %s: %s", self.name, err)
 
     # ------------------------------------------------------------------ checkpoints
+    @property
+    def can_save_state(self) -> bool:
+        """Whether :meth:`get_state` can capture the environments exactly: in-process embedded ones.
+
+        Atari, other Gymnasium environments and environments in subprocesses cannot; a trainer restarts
+        their episodes when it resumes.
+        """
+        envs: Any = getattr(self.env, "envs", None)
+        return envs is not None and all(
+            hasattr(getattr(sub.unwrapped, "core", None), "get_state") for sub in envs
+        )
+
     def get_state(self) -> dict[str, Any]:
         """The exact state of in-process environments that support it (embedded ones), for checkpoints.
 

@@ -211,7 +211,7 @@ class Trainer:
             "agent": self.agent.state_dict(),
             "training": self.agent.training_state_dict(),
             "acting": map_state(lambda x: x.detach().cpu(), self.state),
-            "env": self.env.get_state(),
+            "env": self.env.get_state() if self.env.can_save_state else None,
             "step": self.step,
             "counters": {
                 "env_steps": self.env_steps,
@@ -241,12 +241,20 @@ class Trainer:
             self.agent.load_training_state_dict(state["training"])
             self.agent.load_replays(directory / "replay")
             self.state = map_state(lambda x: x.to(self.device), state["acting"])
-            self.env.set_state(state["env"])
-            self.step = state["step"]
             for key, value in state["counters"].items():
                 setattr(self, key, value)
-            self.episode_return = state["episode"]["return"]
-            self.episode_length = state["episode"]["length"]
+            if state["env"] is not None:
+                self.env.set_state(state["env"])
+                self.step = state["step"]
+                self.episode_return = state["episode"]["return"]
+                self.episode_length = state["episode"]["length"]
+            else:  # Atari, Gymnasium, subprocesses: new episodes (the interrupted ones are not scored)
+                logger.warning(
+                    "%s cannot restore its environments: they start new episodes", self.directory
+                )
+                self.step = self.env.reset(seed=self.config.run.seed + self.env_steps)
+                self.episode_return = np.zeros_like(state["episode"]["return"])
+                self.episode_length = np.zeros_like(state["episode"]["length"])
             self.train_means.sums, self.train_means.counts = state["means"]["sums"], state["means"]["counts"]
             self.act_generator.set_state(state["generators"]["act"])
             self.train_generator.set_state(state["generators"]["train"])
