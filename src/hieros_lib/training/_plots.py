@@ -112,7 +112,8 @@ def draw_plots(directory: Path, *, title: str, reference: dict[str, float] | Non
         ("rewards", ("reward/extrinsic", "reward/subgoal", "reward/novelty"), "mean imagined reward"),
     ):
         figure, axes = plt.subplots(
-            1, max(1, len(levels)), figsize=(4 * max(1, len(levels)), 3.4), squeeze=False
+            1, max(1, len(levels)), figsize=(4 * max(1, len(levels)), 3.6), squeeze=False,
+            layout="constrained",  # room for the title and every axis label, no overlaps
         )
         for axis, level in zip(axes[0], levels or ["level0"], strict=False):
             for key in keys:
