@@ -186,29 +186,20 @@ def _catch_flat() -> TrainConfig:
 
 
 def _pinpad() -> TrainConfig:
-    return TrainConfig(
-        preset="pinpad",
-        logdir="runs/pinpad",
-        env=EnvConfig(spec="hieros:pinpad-three", image_size=16, options={"length": 500}),
-        run=RunConfig(
-            steps=12_000,
-            warmup=500,
-            eval_every=3000,
-            eval_episodes=2,
-            final_eval_episodes=4,
-            log_every=500,
-            checkpoint_every=3000,
-            plot_every=3000,
-        ),
-        agent=HierosConfig(
-            levels=3,
-            k=4,
-            level=SubactorConfig.tiny(),
-            batch_size=16,
-            sequence_length=16,
-            replay_capacity=100_000,
-        ),
+    config = _cpu_demo()  # the same agent (3 levels, tiny levels), a longer run on the sparse task
+    run = dataclasses.replace(
+        config.run,
+        steps=12_000,
+        warmup=500,
+        eval_every=3000,
+        eval_episodes=2,
+        final_eval_episodes=4,
+        log_every=500,
+        checkpoint_every=3000,
+        plot_every=3000,
     )
+    env = EnvConfig(spec="hieros:pinpad-three", image_size=16, options={"length": 500})
+    return dataclasses.replace(config, preset="pinpad", logdir="runs/pinpad", env=env, run=run)
 
 
 def _pinpad_flat() -> TrainConfig:
