@@ -313,18 +313,6 @@ class LatentWorldModel(nn.Module):
         return WorldModelLoss(total, metrics, observed)
 
 
-# The CPU sizes that S5WM.small() and RSSM.small() share: 16 x 16 images, 16 x 16 latents, width 128.
-SMALL_LATENT_SIZES: dict[str, int] = {
-    "image_size": 16,
-    "depth": 16,
-    "stoch_groups": 16,
-    "stoch_classes": 16,
-    "units": 128,
-    "head_layers": 1,
-    "vector_units": 128,
-}
-
-
 @dataclass(frozen=True, kw_only=True)
 class LatentConfig:
     """Fields every DreamerV3-style model config has (S5WM, RSSM).

@@ -10,12 +10,7 @@ from torch import nn
 
 from hieros_lib.errors import check, check_int
 from hieros_lib.nn import MLP
-from hieros_lib.world_models._latent import (
-    SMALL_LATENT_SIZES,
-    LatentConfig,
-    LatentWorldModel,
-    draw_latent,
-)
+from hieros_lib.world_models._latent import LatentConfig, LatentWorldModel, draw_latent
 from hieros_lib.world_models._protocol import (
     Observation,
     _validate_imagine_step,
@@ -70,9 +65,14 @@ class RSSMConfig(LatentConfig):
     def tiny(cls, **overrides: Any) -> RSSMConfig:
         """A few-thousand-parameter model on 16x16 images, for tests."""
         base: dict[str, Any] = {
-            **SMALL_LATENT_SIZES,
-            "deter_dim": 128,
-            "hidden": 128,
+            "image_size": 16,
+            "depth": 8,
+            "stoch_groups": 8,
+            "stoch_classes": 8,
+            "units": 64,
+            "head_layers": 1,
+            "deter_dim": 32,
+            "hidden": 32,
         }
         return cls(**{**base, **overrides})
 

@@ -11,12 +11,7 @@ from torch import nn
 from hieros_lib.errors import check, check_int
 from hieros_lib.nn import MLP, symlog
 from hieros_lib.ssm import S5Stack
-from hieros_lib.world_models._latent import (
-    SMALL_LATENT_SIZES,
-    LatentConfig,
-    LatentWorldModel,
-    draw_latent,
-)
+from hieros_lib.world_models._latent import LatentConfig, LatentWorldModel, draw_latent
 from hieros_lib.world_models._protocol import (
     Observation,
     _validate_imagine_step,
@@ -90,12 +85,17 @@ class S5WMConfig(LatentConfig):
     def tiny(cls, **overrides: Any) -> S5WMConfig:
         """A small model on 16x16 images, for tests."""
         base: dict[str, Any] = {
-            **SMALL_LATENT_SIZES,
-            "model_dim": 128,
-            "state_dim": 64,
+            "image_size": 16,
+            "depth": 8,
+            "stoch_groups": 8,
+            "stoch_classes": 8,
+            "units": 64,
+            "head_layers": 1,
+            "model_dim": 32,
+            "state_dim": 16,
             "ssm_blocks": 2,
             "num_layers": 2,
-            "deter_dim": 128,
+            "deter_dim": 32,
         }
         return cls(**{**base, **overrides})
 
