@@ -3,8 +3,15 @@
 Every model takes a replay sequence *as stored* (``action[t]`` chosen after ``obs[t]``) and shifts the
 actions itself through :func:`shift_actions`, the one place where that happens. Imagination goes through
 the one shared loop :func:`imagine`. Models are built by name with :func:`make_world_model`.
+
+The modules: ``_protocol`` (the protocol and its data types), ``_algorithms`` (the action shift and the
+imagination loop), ``_validate`` (the input checks), ``_codec`` (the observation encoder and decoder every
+model builds), the models and their registry; the state-tree utilities (:func:`map_state`,
+:func:`detach_state`, :func:`flatten_time`, :func:`where_state`) live in ``hieros_lib._tree``.
 """
 
+from hieros_lib._tree import detach_state, flatten_time, map_state, where_state
+from hieros_lib.world_models._algorithms import imagine, shift_actions
 from hieros_lib.world_models._protocol import (
     BATCH_FIELDS,
     Imagination,
@@ -13,15 +20,6 @@ from hieros_lib.world_models._protocol import (
     Policy,
     WorldModel,
     WorldModelLoss,
-    detach_state,
-    flatten_time,
-    imagine,
-    map_state,
-    shift_actions,
-    validate_action,
-    validate_batch,
-    validate_sequence,
-    validate_state,
 )
 from hieros_lib.world_models._registry import (
     available_world_models,
@@ -32,6 +30,12 @@ from hieros_lib.world_models._registry import (
 from hieros_lib.world_models._rssm import RSSM, RSSMConfig, RSSMState
 from hieros_lib.world_models._s5wm import S5WM, S5WMConfig, S5WMState
 from hieros_lib.world_models._twm import TWM, TWMConfig, TWMState
+from hieros_lib.world_models._validate import (
+    validate_action,
+    validate_batch,
+    validate_sequence,
+    validate_state,
+)
 
 __all__ = [
     "BATCH_FIELDS",
@@ -62,5 +66,6 @@ __all__ = [
     "validate_batch",
     "validate_sequence",
     "validate_state",
+    "where_state",
     "world_model_config",
 ]

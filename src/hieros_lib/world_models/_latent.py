@@ -18,34 +18,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hieros_lib._tree import flatten_time
 from hieros_lib.errors import check, check_int
 from hieros_lib.nn import (
     MLP,
-    ImageDecoder,
-    ImageEncoder,
     TwoHot,
-    VectorDecoder,
-    VectorEncoder,
     bernoulli_nll,
     categorical_entropy,
     categorical_probs,
-    image_mse,
     kl_balance_loss,
-    preprocess_image,
     sample_onehot,
-    symexp,
-    symlog_mse,
     unimix_logits,
 )
-from hieros_lib.world_models._protocol import (
-    Imagination,
-    Observation,
-    Policy,
-    WorldModelLoss,
-    flatten_time,
-    imagine,
-    validate_batch,
+from hieros_lib.world_models._algorithms import imagine
+from hieros_lib.world_models._codec import (
+    ObservationConfig,
+    build_codec,
+    decode_observation,
+    encode_observation,
+    observation_nll,
 )
+from hieros_lib.world_models._protocol import Imagination, Observation, Policy, WorldModelLoss
+from hieros_lib.world_models._validate import validate_batch
 
 __all__: list[str] = []
 
@@ -78,26 +72,7 @@ class LatentWorldModel(nn.Module):
         self.deter_dim = deter_dim
         self.stoch_dim = config.stoch_groups * config.stoch_classes
         self.feature_dim = deter_dim + self.stoch_dim
-        self.encoder: ImageEncoder | VectorEncoder
-        self.decoder: ImageDecoder | VectorDecoder
-        if config.vector_dim:
-            units, layers = config.vector_units, config.vector_layers
-            self.encoder = VectorEncoder(config.vector_dim, units, hidden=units, layers=layers)
-            self.decoder = VectorDecoder(self.feature_dim, config.vector_dim, hidden=units, layers=layers)
-        else:
-            self.encoder = ImageEncoder(
-                in_channels=config.channels,
-                depth=config.depth,
-                image_size=config.image_size,
-                min_resolution=config.min_resolution,
-            )
-            self.decoder = ImageDecoder(
-                self.feature_dim,
-                out_channels=config.channels,
-                depth=config.depth,
-                image_size=config.image_size,
-                min_resolution=config.min_resolution,
-            )
+        self.encoder, self.decoder = build_codec(config, self.feature_dim)
         self.reward_head = MLP(
             self.feature_dim, config.reward_bins, hidden=config.units, layers=config.head_layers
         )
@@ -160,18 +135,13 @@ class LatentWorldModel(nn.Module):
         return next(self.parameters())
 
     def _embed(self, obs: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(..., H, W, C)`` images or float ``(..., D)`` vectors -> encoder embedding ``(..., E)``."""
-        dtype = self._param().dtype
-        if self.config.vector_dim:
-            return self.encoder(obs.to(dtype))
-        return self.encoder(preprocess_image(obs).to(dtype))
+        """Observations -> encoder embedding ``(..., E)`` (:mod:`._codec`)."""
+        vector = bool(self.config.vector_dim)
+        return encode_observation(self.encoder, obs, vector=vector, dtype=self._param().dtype)
 
     def _obs_nll(self, feat: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        """Reconstruction NLL per step: squared error over the image, or in symlog space for vectors."""
-        dtype = feat.dtype if feat.is_floating_point() else self._param().dtype
-        if self.config.vector_dim:
-            return symlog_mse(self.decoder(feat), obs)
-        return image_mse(self.decoder(feat), preprocess_image(obs).to(dtype))
+        """Reconstruction NLL per step (:mod:`._codec`)."""
+        return observation_nll(self.decoder, feat, obs, vector=bool(self.config.vector_dim))
 
     def _logits(self, flat: torch.Tensor) -> torch.Tensor:
         """Flat logits ``(..., G*K)`` -> uniform-mixed ``(..., G, K)`` logits."""
@@ -196,10 +166,7 @@ class LatentWorldModel(nn.Module):
     def decode(self, state: Any) -> torch.Tensor:
         """The decoder's mean: an image, float ``(..., H, W, C)`` clamped to ``[0, 1]``, or a vector
         ``(..., D)`` in observation space (``symexp`` of the symlog prediction)."""
-        out = self.decoder(self.features(state))
-        if self.config.vector_dim:
-            return symexp(out)
-        return (out + 0.5).clamp(0.0, 1.0).movedim(-3, -1)
+        return decode_observation(self.decoder, self.features(state), vector=bool(self.config.vector_dim))
 
     def reward(self, state: Any) -> torch.Tensor:
         """Predicted reward ``(...)``: the two-hot head's mean."""
@@ -314,22 +281,11 @@ class LatentWorldModel(nn.Module):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LatentConfig:
-    """Fields every DreamerV3-style model config has (S5WM, RSSM).
-
-    Observations are images ``(image_size, image_size, channels)`` unless ``vector_dim`` is set, in which
-    case they are float vectors ``(vector_dim,)``, read by an MLP encoder of ``vector_layers`` layers of
-    ``vector_units`` (inputs in symlog space) and reconstructed in symlog space.
-    """
+class LatentConfig(ObservationConfig):
+    """Fields every DreamerV3-style model config has (S5WM, RSSM), besides the observation fields of
+    :class:`ObservationConfig` (image or vector observations)."""
 
     action_dim: int
-    image_size: int = 64
-    channels: int = 3
-    vector_dim: int | None = None
-    vector_units: int = 512
-    vector_layers: int = 2
-    depth: int = 32
-    min_resolution: int = 4
     stoch_groups: int = 32
     stoch_classes: int = 32
     unimix: float = 0.01
@@ -343,31 +299,10 @@ class LatentConfig:
     reward_scale: float = 1.0
     cont_scale: float = 1.0
 
-    @property
-    def obs_shape(self) -> tuple[int, ...]:
-        """``(vector_dim,)`` for vector observations, else ``(image_size, image_size, channels)``."""
-        if self.vector_dim:
-            return (self.vector_dim,)
-        return (self.image_size, self.image_size, self.channels)
-
     def __post_init__(self) -> None:
-        if self.vector_dim is not None:
-            check_int(self.vector_dim, "vector_dim", minimum=1)
-        check_int(self.vector_layers, "vector_layers", minimum=0)
-        for name in (
-            "action_dim",
-            "image_size",
-            "channels",
-            "depth",
-            "min_resolution",
-            "stoch_groups",
-            "stoch_classes",
-            "units",
-            "reward_bins",
-            "vector_units",
-        ):
-            value = getattr(self, name)
-            check_int(value, name, minimum=1)
+        super().__post_init__()
+        for name in ("action_dim", "stoch_groups", "stoch_classes", "units", "reward_bins"):
+            check_int(getattr(self, name), name, minimum=1)
         check(0.0 <= self.unimix < 1.0, "unimix", "a float in [0, 1)", got=self.unimix)
         check(self.head_layers >= 0, "head_layers", "an int >= 0", got=self.head_layers)
         check(self.free_bits >= 0.0, "free_bits", "a float >= 0", got=self.free_bits)

@@ -108,13 +108,23 @@ def world_model_config(name: str, preset: str = "paper", **overrides: Any) -> An
     return getattr(config_cls, preset)(**overrides)
 
 
-def make_world_model(name: str, config: Any = None, *, preset: str = "paper", **overrides: Any) -> Any:
+def make_world_model(
+    name: str,
+    config: Any = None,
+    *,
+    preset: str = "paper",
+    device: Any = None,
+    dtype: Any = None,
+    **overrides: Any,
+) -> Any:
     """Build a registered world model by name.
 
     Args:
         name: A name from :func:`available_world_models`.
         config: The model's config dataclass; if None, built from ``preset``.
         preset: ``"paper"``, ``"small"`` or ``"tiny"``, used when ``config`` is None.
+        device: Device of the parameters (passed to the model class only when given).
+        dtype: Floating dtype of the parameters (passed to the model class only when given).
         **overrides: Config fields to change.
 
     Returns:
@@ -136,4 +146,5 @@ def make_world_model(name: str, config: Any = None, *, preset: str = "paper", **
         check(isinstance(config, config_cls), "config", f"a {config_cls.__name__}", got=type(config))
         if overrides:
             config = dataclasses.replace(config, **overrides)
-    return model_cls(config)
+    factory = {key: value for key, value in (("device", device), ("dtype", dtype)) if value is not None}
+    return model_cls(config, **factory)

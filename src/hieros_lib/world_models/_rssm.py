@@ -10,13 +10,13 @@ from torch import nn
 
 from hieros_lib.errors import check, check_int
 from hieros_lib.nn import MLP
+from hieros_lib.world_models._algorithms import shift_actions
 from hieros_lib.world_models._latent import LatentConfig, LatentWorldModel, draw_latent
-from hieros_lib.world_models._protocol import (
-    Observation,
+from hieros_lib.world_models._protocol import Observation
+from hieros_lib.world_models._validate import (
     _validate_imagine_step,
     _validate_observe,
     _validate_observe_step,
-    shift_actions,
 )
 
 __all__ = ["RSSM", "RSSMConfig", "RSSMState"]
@@ -46,7 +46,6 @@ class RSSMConfig(LatentConfig):
     Attributes:
         deter_dim: GRU state size.
         hidden: Width of the GRU input and the prior / posterior layers.
-        (the rest): see the shared fields (image size, latents, heads, loss weights).
 
     Examples:
         >>> RSSMConfig.tiny(action_dim=3).deter_dim
@@ -131,6 +130,8 @@ class RSSM(LatentWorldModel):
 
     Args:
         config: :class:`RSSMConfig`.
+        device: Device of the parameters (built on the CPU, then moved; as :class:`TWM` takes it).
+        dtype: Floating dtype of the parameters.
 
     Examples:
         >>> import torch
@@ -146,7 +147,13 @@ class RSSM(LatentWorldModel):
         Hafner et al., "Mastering Diverse Domains through World Models", arXiv 2301.04104 (2023).
     """
 
-    def __init__(self, config: RSSMConfig) -> None:
+    def __init__(
+        self,
+        config: RSSMConfig,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         check(isinstance(config, RSSMConfig), "config", "an RSSMConfig", got=type(config).__name__)
         self._build_shared(config, config.deter_dim)
@@ -161,6 +168,8 @@ class RSSM(LatentWorldModel):
             config.deter_dim + self.encoder.out_dim, self.stoch_dim, hidden=config.hidden, layers=1
         )
         self.init_deter = nn.Parameter(torch.zeros(config.deter_dim))
+        if device is not None or dtype is not None:  # built on the CPU in float32, then moved
+            self.to(device=device, dtype=dtype)
 
     def initial_state(self, batch_size: int, *, device: torch.device | str | None = None) -> RSSMState:
         """The state before an episode: ``h = tanh(w)`` (learned), ``z = 0``, uniform logits.

@@ -11,13 +11,13 @@ from torch import nn
 from hieros_lib.errors import check, check_int
 from hieros_lib.nn import MLP, symlog
 from hieros_lib.ssm import S5Stack
+from hieros_lib.world_models._algorithms import shift_actions
 from hieros_lib.world_models._latent import LatentConfig, LatentWorldModel, draw_latent
-from hieros_lib.world_models._protocol import (
-    Observation,
+from hieros_lib.world_models._protocol import Observation
+from hieros_lib.world_models._validate import (
     _validate_imagine_step,
     _validate_observe,
     _validate_observe_step,
-    shift_actions,
 )
 
 __all__ = ["S5WM", "S5WMConfig", "S5WMState"]
@@ -45,7 +45,8 @@ class S5WMState(NamedTuple):
 
 @dataclass(frozen=True, kw_only=True)
 class S5WMConfig(LatentConfig):
-    """Configuration of :class:`S5WM` (defaults: Hieros appendix E).
+    """Configuration of :class:`S5WM` (defaults: Hieros appendix E); the other fields (image or vector
+    observations, latents, heads, loss weights) are those every model shares.
 
     Attributes:
         model_dim: S5 model dimension ``H`` (256).
@@ -58,7 +59,6 @@ class S5WMConfig(LatentConfig):
             states of all blocks (the paper's choice); ``"output"``: a projection of the sequence
             output ``m_t`` (the appendix G.2 ablation).
         symlog_deter: Apply ``symlog`` to ``h_t`` (as the official code does).
-        (the rest): see the shared fields (image size, latents, heads, loss weights).
 
     Examples:
         >>> S5WMConfig.tiny(action_dim=3).num_layers
@@ -151,6 +151,9 @@ class S5WM(LatentWorldModel):
 
     Args:
         config: :class:`S5WMConfig`.
+        device: Device of the parameters (built on the CPU, then moved; as :class:`TWM` takes it).
+        dtype: Floating dtype of the parameters (e.g. ``torch.bfloat16``; the S5 scan still runs in
+            float32 / complex64).
 
     Examples:
         >>> import torch
@@ -168,7 +171,13 @@ class S5WM(LatentWorldModel):
         World Models", arXiv 2310.05167, section 2.2.
     """
 
-    def __init__(self, config: S5WMConfig) -> None:
+    def __init__(
+        self,
+        config: S5WMConfig,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         check(isinstance(config, S5WMConfig), "config", "an S5WMConfig", got=type(config).__name__)
         self._build_shared(config, config.deter_dim)
@@ -189,6 +198,9 @@ class S5WM(LatentWorldModel):
         self.deter_proj = nn.Linear(source_dim, config.deter_dim)
         self.prior_net = MLP(config.model_dim, self.stoch_dim, hidden=config.units, layers=1)
         self.post_net = MLP(self.encoder.out_dim, self.stoch_dim, hidden=config.units, layers=1)
+
+        if device is not None or dtype is not None:  # built on the CPU in float32, then moved
+            self.to(device=device, dtype=dtype)
 
     def _deter(self, ssm: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
         if self.config.deter_source == "state":

@@ -41,45 +41,41 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from hieros_lib._tree import flatten_time
 from hieros_lib.errors import check, check_int
 from hieros_lib.nn import (
     MLP,
-    ImageDecoder,
-    ImageEncoder,
-    VectorDecoder,
-    VectorEncoder,
     bernoulli_nll,
     categorical_entropy,
     categorical_kl,
-    image_mse,
-    preprocess_image,
     symexp,
     symlog,
-    symlog_mse,
     unimix_logits,
 )
+from hieros_lib.world_models._algorithms import imagine, shift_actions
+from hieros_lib.world_models._codec import (
+    ObservationConfig,
+    build_codec,
+    decode_observation,
+    encode_observation,
+    observation_nll,
+)
 from hieros_lib.world_models._latent import draw_latent
-from hieros_lib.world_models._protocol import (
-    Imagination,
-    Observation,
-    Policy,
-    WorldModelLoss,
+from hieros_lib.world_models._protocol import Imagination, Observation, Policy, WorldModelLoss
+from hieros_lib.world_models._transformer_xl import TransformerXL
+from hieros_lib.world_models._validate import (
     _validate_imagine_step,
     _validate_observe,
     _validate_observe_step,
-    flatten_time,
-    imagine,
-    shift_actions,
     validate_batch,
 )
-from hieros_lib.world_models._transformer_xl import TransformerXL
 
 __all__ = ["TWM", "TWMConfig", "TWMState"]
 
 
 
-@dataclass(frozen=True)
-class TWMConfig:
+@dataclass(frozen=True, kw_only=True)
+class TWMConfig(ObservationConfig):
     """Hyperparameters of :class:`TWM`.
 
     :meth:`paper` gives the sizes of the TWM paper and its official code (Transformer-XL with 10
@@ -123,13 +119,7 @@ class TWMConfig:
     """
 
     action_dim: int = 18
-    image_size: int = 64
-    channels: int = 3
-    vector_dim: int | None = None
-    vector_units: int = 512
-    vector_layers: int = 2
     depth: int = 48
-    min_resolution: int = 4
     encoder_hidden: int = 512
     stoch_groups: int = 32
     stoch_classes: int = 32
@@ -153,12 +143,9 @@ class TWMConfig:
     cont_scale: float = 50.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in (
             "action_dim",
-            "image_size",
-            "channels",
-            "depth",
-            "min_resolution",
             "encoder_hidden",
             "stoch_groups",
             "stoch_classes",
@@ -182,17 +169,6 @@ class TWMConfig:
         check(0.0 <= self.unimix < 1.0, "unimix", "a float in [0, 1)", got=self.unimix)
         check(0.0 <= self.dropout < 1.0, "dropout", "a float in [0, 1)", got=self.dropout)
         check(self.d_model % 2 == 0, "d_model", "an even int", got=self.d_model)
-        if self.vector_dim is not None:
-            check_int(self.vector_dim, "vector_dim", minimum=1)
-        check_int(self.vector_units, "vector_units", minimum=1)
-        check_int(self.vector_layers, "vector_layers", minimum=0)
-
-    @property
-    def obs_shape(self) -> tuple[int, ...]:
-        """``(vector_dim,)`` for vector observations, else ``(image_size, image_size, channels)``."""
-        if self.vector_dim:
-            return (self.vector_dim,)
-        return (self.image_size, self.image_size, self.channels)
 
     @classmethod
     def paper(cls, **overrides: Any) -> TWMConfig:
@@ -403,31 +379,7 @@ class TWM(nn.Module):
         self.feature_dim = c.d_model + self._stoch_dim
         self._window = 3 * c.memory_length
         # observation model
-        self.encoder: ImageEncoder | VectorEncoder
-        self.decoder: ImageDecoder | VectorDecoder
-        if c.vector_dim:
-            self.encoder = VectorEncoder(
-                c.vector_dim, c.vector_units, hidden=c.vector_units, layers=c.vector_layers, **factory
-            )
-            self.decoder = VectorDecoder(
-                self._stoch_dim, c.vector_dim, hidden=c.vector_units, layers=c.vector_layers, **factory
-            )
-        else:
-            self.encoder = ImageEncoder(
-                in_channels=c.channels,
-                depth=c.depth,
-                image_size=c.image_size,
-                min_resolution=c.min_resolution,
-                **factory,
-            )
-            self.decoder = ImageDecoder(
-                self._stoch_dim,
-                out_channels=c.channels,
-                depth=c.depth,
-                image_size=c.image_size,
-                min_resolution=c.min_resolution,
-                **factory,
-            )
+        self.encoder, self.decoder = build_codec(c, self._stoch_dim, **factory)
         self.encoder_head = MLP(
             self.encoder.out_dim, self._stoch_dim, hidden=c.encoder_hidden, layers=1, **factory
         )
@@ -465,16 +417,14 @@ class TWM(nn.Module):
         return unimix_logits(logits, self.config.unimix) if self.config.unimix > 0 else logits
 
     def _encode(self, obs: torch.Tensor) -> torch.Tensor:
-        dtype = self._param().dtype
-        x = obs.to(dtype) if self.config.vector_dim else preprocess_image(obs).to(dtype)
-        return self._latent_logits(self.encoder_head(self.encoder(x)))
+        vector = bool(self.config.vector_dim)
+        embed = encode_observation(self.encoder, obs, vector=vector, dtype=self._param().dtype)
+        return self._latent_logits(self.encoder_head(embed))
 
     def _obs_nll(self, stoch: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
         """``-ln p(o | z)`` per step, constants dropped: half the squared error (symlog space for vectors)."""
-        recon = self.decoder(stoch.flatten(-2))
-        if self.config.vector_dim:
-            return 0.5 * symlog_mse(recon, obs)
-        return 0.5 * image_mse(recon, preprocess_image(obs).to(recon.dtype))
+        vector = bool(self.config.vector_dim)
+        return 0.5 * observation_nll(self.decoder, stoch.flatten(-2), obs, vector=vector)
 
     def _embed_pending(self, state: TWMState) -> torch.Tensor:
         """``(..., 2, d)`` embeddings of the pending ``[r_t, z_t]`` tokens."""
@@ -838,10 +788,7 @@ class TWM(nn.Module):
     def decode(self, state: TWMState) -> torch.Tensor:
         """The decoder's mean of ``z_t``: an image, float ``(..., H, W, C)`` in ``[0, 1]``, or a vector
         ``(..., D)``."""
-        out = self.decoder(state.stoch.flatten(-2))
-        if self.config.vector_dim:
-            return symexp(out)
-        return (out + 0.5).clamp(0.0, 1.0).movedim(-3, -1)
+        return decode_observation(self.decoder, state.stoch.flatten(-2), vector=bool(self.config.vector_dim))
 
     def reward(self, state: TWMState) -> torch.Tensor:
         """Predicted reward ``(...)``: the mean of ``p(r_t | h_t)``."""
