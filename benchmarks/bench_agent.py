@@ -7,7 +7,7 @@ builds a Hieros agent, fills every level's replay by acting on random observatio
   clip, optimiser step), imagination (``horizon`` steps from all ``B * T`` posterior states) with the
   rewards, the actor-critic update, the autoencoder update, and within them the optimiser steps;
 * ``Hieros.train_step`` over a full cycle of the cadence (level ``i`` trains every ``k**i`` calls);
-* the acting step (``policy`` and ``store``) for ``N`` environments across all levels;
+* the acting step (``policy`` and ``HierosReplay.add``) for ``N`` environments across all levels;
 * the loop's environment steps per second (``N`` acting steps and ``N * train_ratio`` training steps per
   iteration; environments themselves are not stepped: ``bench_envs.py`` measures them) and, on a GPU, the
   projected wall time of a 100k-step Atari run;
@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from hieros_lib.agents import Hieros, HierosConfig, SubactorConfig
+from hieros_lib.agents import Hieros, HierosConfig, HierosReplay, SubactorConfig
 from hieros_lib.testing import count_host_syncs
 
 VARIANTS = {
@@ -62,7 +62,7 @@ def make_agent(config_name: str, world_model: str, variant: str, num_envs: int, 
             level=SubactorConfig.tiny(**options), batch_size=16, sequence_length=16, replay_capacity=100_000
         )
         obs_shape = (16, 16, 3)
-    return Hieros(config, obs_shape=obs_shape, num_actions=6, num_envs=num_envs, seed=0, device=device)
+    return Hieros(config, obs_shape=obs_shape, num_actions=6, num_envs=num_envs, device=device)
 
 
 class Timer:
@@ -110,10 +110,23 @@ def random_step(n: int, obs_shape: tuple[int, ...], t: int, generator: torch.Gen
     }
 
 
-def act(agent: Hieros, step: dict[str, Any], state: Any, generator: torch.Generator) -> Any:
-    _, state, level_steps = agent.policy(step, state, generator=generator)
-    agent.store(level_steps)
+def act(
+    agent: Hieros, replay: HierosReplay, step: dict[str, Any], state: Any, generator: torch.Generator
+) -> Any:
+    _, state, level_steps = agent.policy(step, state, generator=generator, validate=False)
+    replay.add(level_steps)
     return state
+
+
+def train_call(agent: Hieros, replay: HierosReplay, call: int, generator: torch.Generator) -> Any:
+    """One training call as the trainer makes it: the due levels, one replay batch each."""
+    due = agent.config.levels_due(call)
+    device = agent.device
+    batches = [
+        replay.sample(i, device=device) if i in due and replay.ready(i) else None
+        for i in range(len(agent.levels))
+    ]
+    return agent.train_step(batches, generator=generator, validate=False)
 
 
 def count_syncs(agent: Hieros, fn: Callable[[], Any]) -> int:
@@ -141,7 +154,9 @@ def count_syncs(agent: Hieros, fn: Callable[[], Any]) -> int:
     return len(calls) - inside
 
 
-def fill(agent: Hieros, timer: Timer, obs_shape: tuple[int, ...], device: torch.device) -> int:
+def fill(
+    agent: Hieros, replay: HierosReplay, timer: Timer, obs_shape: tuple[int, ...], device: torch.device
+) -> int:
     """Act until every level's replay holds a sequence; returns the steps taken (acting is timed)."""
     config = agent.config
     steps = config.sequence_length * config.k ** (config.levels - 1) + config.k ** (config.levels - 1)
@@ -150,10 +165,11 @@ def fill(agent: Hieros, timer: Timer, obs_shape: tuple[int, ...], device: torch.
     for t in range(steps):
         step = {k: v.to(device) for k, v in random_step(agent.num_envs, obs_shape, t, cpu).items()}
 
-        state = timer("acting step", act, agent, step, state, gen)
-    assert all(agent.ready(i) for i in range(config.levels))
+        state = timer("acting step", act, agent, replay, step, state, gen)
+    assert all(replay.ready(i) for i in range(config.levels))
     step = {k: v.to(device) for k, v in random_step(agent.num_envs, obs_shape, 1, cpu).items()}
-    timer.times["syncs per acting step"] = [float(count_syncs(agent, lambda: act(agent, step, state, gen)))]
+    syncs = count_syncs(agent, lambda: act(agent, replay, step, state, gen))
+    timer.times["syncs per acting step"] = [float(syncs)]
     return steps
 
 
@@ -164,7 +180,8 @@ def measure(args: argparse.Namespace, world_model: str, variant: str) -> dict[st
     timer = Timer(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    fill(agent, timer, obs_shape, device)
+    replay = HierosReplay(agent.config, num_envs=agent.num_envs, num_actions=agent.num_actions, seed=0)
+    fill(agent, replay, timer, obs_shape, device)
     generator = torch.Generator(device=device).manual_seed(1)
     levels = agent.config.levels
     for i in range(levels):
@@ -177,7 +194,8 @@ def measure(args: argparse.Namespace, world_model: str, variant: str) -> dict[st
             )
         for i in range(levels):
             level = agent.level(i)
-            batch = level._check_batch(timer(f"level{i}/sample", agent.sample, i))
+            sample = functools.partial(replay.sample, i, device=device)
+            batch = level._check_batch(timer(f"level{i}/sample", sample))
             out, _ = timer(f"level{i}/world model", level._update_world_model, batch, generator)
             imagined = timer(f"level{i}/imagination", level._imagine, out, batch, generator)
             timer(f"level{i}/actor-critic", level._update_actor_critic, *imagined[:4])
@@ -192,12 +210,11 @@ def measure(args: argparse.Namespace, world_model: str, variant: str) -> dict[st
         result["levels"][i] = figures
     # Hieros.train_step over whole cycles of the cadence (the first cycle is a warm-up)
     cycle = agent.config.k ** (levels - 1)
-    agent.train_calls = 0
     for call in range(cycle * (1 + args.cycles)):
         if call == cycle:
             timer.times.pop("train step", None)
-        timer("train step", functools.partial(agent.train_step, generator=generator))
-    syncs = count_syncs(agent, lambda: [agent.train_step(generator=generator) for _ in range(cycle)])
+        timer("train step", train_call, agent, replay, call, generator)
+    syncs = count_syncs(agent, lambda: [train_call(agent, replay, call, generator) for call in range(cycle)])
     train_ms = timer.mean_ms("train step")
     act_ms = timer.median_ms("acting step")
     n = args.envs

@@ -34,11 +34,16 @@ import math
 
 import numpy as np
 
-__all__ = ["HierosError", "check", "check_float", "check_int", "is_int", "is_real"]
+__all__ = ["HierosError", "NonFiniteError", "check", "check_float", "check_int", "is_int", "is_real"]
 
 
 class HierosError(ValueError):
     """Raised for invalid arguments, shapes, dtypes, devices, data and checkpoints."""
+
+
+class NonFiniteError(HierosError):
+    """Raised where a NaN or an infinity appears in data that must be finite (a sign of divergence when
+    it comes from the agent itself, e.g. the actions it chose)."""
 
 
 def check(condition: bool, name: str, expected: str, *, got: object = None) -> None:

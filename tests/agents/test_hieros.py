@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from hieros_lib.agents import Hieros, HierosConfig, Subactor, SubactorConfig
+from hieros_lib.agents import Hieros, HierosConfig, HierosReplay, Subactor, SubactorConfig
+from hieros_lib.errors import HierosError
 from hieros_lib.testing import count_host_syncs
 
 SIZE, A = 16, 3
@@ -20,7 +21,18 @@ def build(levels: int = 3, k: int = 4, num_envs: int = 2, seed: int = 0, **confi
     hieros_config = HierosConfig(
         levels=levels, k=k, level=level, sequence_length=4, batch_size=4, replay_capacity=400, **config
     )  # type: ignore[arg-type]
-    return Hieros(hieros_config, obs_shape=(SIZE, SIZE, 3), num_actions=A, num_envs=num_envs, seed=seed)
+    return Hieros(hieros_config, obs_shape=(SIZE, SIZE, 3), num_actions=A, num_envs=num_envs)
+
+
+def replay_of(agent: Hieros, seed: int = 0) -> HierosReplay:
+    return HierosReplay(agent.config, num_envs=agent.num_envs, num_actions=A, seed=seed)
+
+
+def train_call(agent: Hieros, replay: HierosReplay, call: int, gen: torch.Generator) -> dict[str, Any]:
+    """What the trainer does at its training call ``call``: the due levels with data, one batch each."""
+    due = agent.config.levels_due(call)
+    batches = [replay.sample(i) if i in due and replay.ready(i) else None for i in range(len(agent.levels))]
+    return agent.train_step(batches, generator=gen)
 
 
 # Episode lengths per environment: environment 0 has episodes of 23, 9 and 30 steps, environment 1 of
@@ -177,32 +189,57 @@ def test_one_level_is_the_single_level_agent() -> None:
 
 def test_state_dict_round_trip_gives_the_same_actions_and_losses(tmp_path: object) -> None:
     first = build(seed=1)
+    first_replay = replay_of(first, seed=1)
     stream = scripted_stream(40)
     g = torch.Generator().manual_seed(0)
     state = first.initial_state()
-    for step in stream:
+    for call, step in enumerate(stream):
         _, state, steps = first.policy(step, state, generator=g)
-        first.store(steps)
-        first.train_step(generator=g)
-    second = build(seed=2)
+        first_replay.add(steps)
+        train_call(first, first_replay, call, g)
+    second, second_replay = build(seed=2), replay_of(first, seed=2)
     second.load_state_dict(copy.deepcopy(first.state_dict()))
     second.load_training_state_dict(copy.deepcopy(first.training_state_dict()))
-    first.save_replays(tmp_path)  # type: ignore[arg-type]
-    second.load_replays(tmp_path)  # type: ignore[arg-type]
+    first_replay.save(tmp_path)  # type: ignore[arg-type]
+    second_replay.load(tmp_path)  # type: ignore[arg-type]
+    second_replay.load_state_dict(copy.deepcopy(first_replay.state_dict()))
     results = []
-    for agent in (first, second):
+    for agent, replay in ((first, first_replay), (second, second_replay)):
         gen = torch.Generator().manual_seed(9)
         s = state
         actions, metrics = [], []
-        for step in scripted_stream(8, seed=5):
+        for call, step in enumerate(scripted_stream(8, seed=5), start=len(stream)):
             action, s, steps = agent.policy(step, s, generator=gen)
-            agent.store(steps)
+            replay.add(steps)
             actions.append(action)
-            metrics.append({k: float(v) for k, v in agent.train_step(generator=gen).items()})
+            metrics.append({k: float(v) for k, v in train_call(agent, replay, call, gen).items()})
         results.append((torch.stack(actions), metrics))
     assert torch.equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]
     assert any(key.startswith("level1/") for m in results[0][1] for key in m)
+
+
+def test_the_cadence_is_a_pure_function_of_the_call_count() -> None:
+    config = HierosConfig(levels=3, k=4)
+    trained = [config.levels_due(call) for call in range(33)]
+    assert [call for call, due in enumerate(trained) if 1 in due] == [0, 4, 8, 12, 16, 20, 24, 28, 32]
+    assert [call for call, due in enumerate(trained) if 2 in due] == [0, 16, 32]
+    assert all(0 in due for due in trained)
+    agent = build(levels=2)
+    with pytest.raises(HierosError, match="batches"):
+        agent.train_step([None])  # one per level
+
+
+def test_a_policy_state_for_any_number_of_environments() -> None:
+    """One evaluation environment beside two training ones: the state decides N."""
+    agent = build(levels=2, num_envs=2)
+    stream = scripted_stream(6, num_envs=1)
+    state, gen = agent.initial_state(1), torch.Generator().manual_seed(0)
+    for step in stream:
+        action, state, _ = agent.policy(step, state, generator=gen)
+        assert action.shape == (1,)
+    with pytest.raises(HierosError, match=r"is_first.*\(1,\)"):
+        agent.policy(scripted_stream(1, num_envs=2)[0], state)
 
 
 def test_parameter_counts_at_paper_size() -> None:
@@ -219,20 +256,40 @@ def test_parameter_counts_at_paper_size() -> None:
 
 def test_bad_input() -> None:
     agent = build(levels=2)
-    with pytest.raises(Exception, match="step"):
-        agent.policy({"obs": torch.zeros(2, SIZE, SIZE, 3, dtype=torch.uint8)}, agent.initial_state())
+    step = scripted_stream(1)[0]
+    state = agent.initial_state()
+    with pytest.raises(HierosError, match="step"):
+        agent.policy({"obs": torch.zeros(2, SIZE, SIZE, 3, dtype=torch.uint8)}, state)
+    bad = {
+        "is_last": torch.zeros(2, dtype=torch.int64),  # wrong dtype
+        "is_terminal": torch.zeros(3, dtype=torch.bool),  # wrong shape for N = 2
+        "reward": torch.zeros(2, dtype=torch.int64),  # not floating
+        "obs": torch.zeros(2, SIZE, SIZE, 3),  # float images
+    }
+    for key, value in bad.items():
+        with pytest.raises(HierosError, match=key):
+            agent.policy({**step, key: value}, state)
+    with pytest.raises(HierosError, match="reward"):
+        agent.policy({**step, "reward": [0.0, 0.0]}, state)  # type: ignore[dict-item]
+    with pytest.raises(HierosError, match="state"):
+        agent.policy(step, None)  # type: ignore[arg-type]
+    with pytest.raises(HierosError, match="is_first"):
+        agent.policy(step, agent.initial_state(3))  # a state for another N
+    with pytest.raises(HierosError, match="finite"):
+        agent.policy({**step, "reward": torch.tensor([0.0, float("nan")])}, state)
 
 
 def test_every_level_trains_under_bf16_autocast() -> None:
     torch.manual_seed(0)
     level = SubactorConfig.tiny(world_model_preset="tiny", autocast="bfloat16")
     config = HierosConfig(levels=2, k=2, level=level, sequence_length=4, batch_size=4, replay_capacity=400)
-    agent = Hieros(config, obs_shape=(SIZE, SIZE, 3), num_actions=A, num_envs=2, seed=0)
+    agent = Hieros(config, obs_shape=(SIZE, SIZE, 3), num_actions=A, num_envs=2)
+    replay = replay_of(agent)
     state, gen = agent.initial_state(), torch.Generator().manual_seed(0)
     for step in scripted_stream(12, seed=1):
         _, state, steps = agent.policy(step, state, generator=gen)
-        agent.store(steps)
-    metrics = [agent.train_step(generator=gen) for _ in range(2)]
+        replay.add(steps)
+    metrics = [train_call(agent, replay, call, gen) for call in range(2)]
     assert {"level0/autoencoder/loss", "level1/model/loss_total"} <= {k for m in metrics for k in m}
     assert all(float(v) == 0.0 for m in metrics for k, v in m.items() if k.endswith("nonfinite"))
 
@@ -242,14 +299,16 @@ def test_acting_reads_nothing_back_and_training_syncs_once_per_update() -> None:
     check of the world model, actor-critic and autoencoder losses), besides the optimisers' reads of
     their CPU step counters, which are not synchronisations and are left out here."""
     agent = build(levels=2, k=2)
+    replay = replay_of(agent)
     state, gen = agent.initial_state(), torch.Generator().manual_seed(0)
     stream = scripted_stream(20, seed=2)
     for step in stream[:-1]:
         _, state, steps = agent.policy(step, state, generator=gen)
-        agent.store(steps)
+        replay.add(steps)
     with count_host_syncs() as calls:
-        agent.policy(stream[-1], state, generator=gen)
+        agent.policy(stream[-1], state, generator=gen, validate=False)
     assert calls == []
+    batches = [replay.sample(0), replay.sample(1)]
     inside = 0
     optimizers = [opt for level in agent.levels for opt in level._optimizers.values()]
     with count_host_syncs() as calls:
@@ -264,6 +323,6 @@ def test_acting_reads_nothing_back_and_training_syncs_once_per_update() -> None:
                 return out
 
             opt.step = step  # type: ignore[method-assign]
-        metrics = agent.train_step(generator=gen)  # call 0: both levels train
+        metrics = agent.train_step(batches, generator=gen, validate=False)  # call 0: both levels train
     assert {"level0/nonfinite", "level1/nonfinite"} <= set(metrics)
     assert len(calls) - inside == 2 * 3, calls  # two levels, three updates each (each has an autoencoder)

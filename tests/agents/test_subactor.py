@@ -121,3 +121,70 @@ def test_bad_input() -> None:
         level.train_step({**batch, "goal": torch.zeros(2, 4, 8, 8)})
     with pytest.raises(HierosError, match="obs"):
         level.train_step({**batch, "obs": batch["obs"][..., :2]})
+
+
+def _statistics(level: Subactor) -> dict[str, torch.Tensor]:
+    """Every running statistic and parameter of a level (buffers included)."""
+    return {k: v.detach().clone() for k, v in level.state_dict().items()}
+
+
+def test_a_refused_update_moves_no_running_statistic() -> None:
+    """A non-finite actor-critic batch (NaN rewards in imagination) or an infinite gradient norm skips the
+    update and leaves every parameter, return scale, slow critic and variance EMA as it was; the next
+    good update moves them (and they stay finite)."""
+    level = build("s5wm", autoencoder=True, novelty=True)
+    batch = random_level_batch(4, 8, obs_shape=(SIZE, SIZE, 3), num_actions=A)
+    g = torch.Generator().manual_seed(0)
+    assert float(level.train_step(batch, generator=g)["nonfinite"]) == 0.0
+    ac = level.actor_critic
+    original = ac.loss
+
+    def nan_rewards(inputs: torch.Tensor, actions: torch.Tensor, rewards: dict, cont: torch.Tensor) -> object:
+        return original(inputs, actions, {k: v * float("nan") for k, v in rewards.items()}, cont)
+
+    ac.loss = nan_rewards  # type: ignore[method-assign]
+    before = _statistics(level)
+    metrics = level.train_step(batch, generator=g)
+    assert float(metrics["nonfinite"]) == 1.0
+    after = _statistics(level)
+    changed = [k for k in before if k.startswith("actor_critic.") and not torch.equal(before[k], after[k])]
+    assert changed == [], changed  # return scales and slow critics included
+    del ac.loss
+    # an infinite gradient norm with a finite loss: the autoencoder's update is refused, its EMA kept
+    assert level.autoencoder is not None
+    hook = next(level.autoencoder.parameters()).register_hook(lambda g: g * float("inf"))
+    before = _statistics(level)
+    metrics = level.train_step(batch, generator=g)
+    hook.remove()
+    assert float(metrics["nonfinite"]) == 1.0 and "autoencoder/loss" not in metrics
+    after = _statistics(level)
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("autoencoder."))
+    metrics = level.train_step(batch, generator=g)
+    assert float(metrics["nonfinite"]) == 0.0
+    after_good = _statistics(level)
+    for key in ("actor_critic.normalizers.extrinsic.high", "autoencoder.h_variance"):
+        assert bool(torch.isfinite(after_good[key]).all()) and not torch.equal(after_good[key], after[key])
+
+
+def test_policy_refuses_nan_observations_and_goals() -> None:
+    torch.manual_seed(0)
+    vector = Subactor(SubactorConfig.tiny(), obs_shape=(5,), action_shape=(A,))
+    step = {"obs": torch.zeros(2, 5), "is_first": torch.ones(2, dtype=torch.bool), "reward": torch.zeros(2)}
+    vector.policy(step, vector.initial_state(2))
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(HierosError, match="finite"):
+            vector.policy({**step, "obs": torch.full((2, 5), bad)}, vector.initial_state(2))
+    config = SubactorConfig.tiny(autoencoder=True)
+    lower = Subactor(config, obs_shape=(5,), action_shape=(A,), goal_shape=(8, 8))
+    goal = torch.zeros(2, 8, 8)
+    lower.policy({**step, "goal": goal}, lower.initial_state(2))
+    with pytest.raises(HierosError, match="finite"):
+        lower.policy({**step, "goal": goal * float("nan")}, lower.initial_state(2))
+    with pytest.raises(HierosError, match="goal"):
+        lower.policy(step, lower.initial_state(2))  # a level with subgoals needs one
+    with pytest.raises(HierosError, match="goal"):
+        vector.policy({**step, "goal": goal}, vector.initial_state(2))  # and one without takes none
+    # the opt-out: no check, no host synchronisation
+    action, _ = vector.policy({**step, "obs": torch.full((2, 5), float("nan"))}, vector.initial_state(2),
+                              validate=False)
+    assert action.shape == (2, 1, A)

@@ -10,7 +10,9 @@
 """
 
 from hieros_lib.agents._actor_critic import REWARD_TERMS, ActorCritic, ActorCriticConfig, ActorCriticLoss
-from hieros_lib.agents._hieros import Hieros, HierosConfig, HierosState, LevelStep
+from hieros_lib.agents._hieros import Hieros
+from hieros_lib.agents._hieros_config import HierosConfig, HierosState, LevelStep
+from hieros_lib.agents._hieros_replay import HierosReplay
 from hieros_lib.agents._returns import ReturnNormalizer, lambda_return
 from hieros_lib.agents._subactor import Subactor, SubactorConfig, SubactorState
 
@@ -21,6 +23,7 @@ __all__ = [
     "ActorCriticLoss",
     "Hieros",
     "HierosConfig",
+    "HierosReplay",
     "HierosState",
     "LevelStep",
     "ReturnNormalizer",

@@ -93,11 +93,14 @@ class ActorCriticLoss(NamedTuple):
         actor: Scalar actor loss.
         critic: Scalar sum of the critic losses.
         metrics: Detached scalars for logging.
+        statistics: Per reward term, the return normaliser's new EMAs (:meth:`ReturnNormalizer.step`);
+            :meth:`ActorCritic.commit` sets them once the update is accepted.
     """
 
     actor: torch.Tensor
     critic: torch.Tensor
     metrics: dict[str, torch.Tensor]
+    statistics: dict[str, torch.Tensor]
 
 
 class ActorCritic(nn.Module):
@@ -259,6 +262,15 @@ class ActorCritic(nn.Module):
         return self.twohot.mean(critics[term](inputs))
 
     @torch.no_grad()
+    def commit(self, statistics: Mapping[str, torch.Tensor]) -> None:
+        """Set the return normalisers to the statistics of an accepted update
+        (:attr:`ActorCriticLoss.statistics`)."""
+        for term, stats in statistics.items():
+            normalizer = self.normalizers[term]
+            assert isinstance(normalizer, ReturnNormalizer)
+            normalizer.commit(stats)
+
+    @torch.no_grad()
     def update_slow_critics(self) -> None:
         """Move every slow critic towards its critic by ``slow_critic_rate``."""
         rate = self.config.slow_critic_rate
@@ -276,7 +288,10 @@ class ActorCritic(nn.Module):
         rewards: Mapping[str, torch.Tensor],
         cont: torch.Tensor,
     ) -> ActorCriticLoss:
-        """Actor and critic losses on an imagined trajectory (also updates the return normalisers).
+        """Actor and critic losses on an imagined trajectory.
+
+        The return normalisers are not changed: their new EMAs come back in
+        :attr:`ActorCriticLoss.statistics`, for :meth:`commit` once the update is accepted.
 
         Args:
             inputs: ``(N, H + 1, input_dim)`` inputs of the ``H + 1`` states (no gradient needed:
@@ -300,6 +315,7 @@ class ActorCritic(nn.Module):
             discount = config.discount * cont
             weight = torch.cumprod(torch.cat([cont[:, :1], discount[:, 1:]], 1), 1)  # omega_t
         metrics: dict[str, torch.Tensor] = {}
+        statistics: dict[str, torch.Tensor] = {}
         advantage = torch.zeros(n, steps - 1, device=inputs.device, dtype=inputs.dtype)
         critic_loss = torch.zeros((), device=inputs.device, dtype=inputs.dtype)
         total_weight = sum(self.weights.values())
@@ -312,8 +328,8 @@ class ActorCritic(nn.Module):
                 )
                 normalizer = self.normalizers[term]
                 assert isinstance(normalizer, ReturnNormalizer)
-                normalizer.update(returns)
-                scale = normalizer.scale()
+                statistics[term] = normalizer.step(returns)
+                scale = normalizer.scale(statistics[term])
                 advantage += self.weights[term] * (returns - value[:, :-1].detach()) / scale
                 slow = self.value(term, inputs[:, :-1], slow=True)
             nll = self.twohot.loss(logits[:, :-1], returns)
@@ -333,7 +349,7 @@ class ActorCritic(nn.Module):
         metrics["actor/advantage_abs"] = advantage.abs().mean()
         metrics["actor/loss"] = actor_loss.detach()
         metrics["critic/loss"] = critic_loss.detach()
-        return ActorCriticLoss(actor_loss, critic_loss, metrics)
+        return ActorCriticLoss(actor_loss, critic_loss, metrics, statistics)
 
     def optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         """``(actor, critic)`` AdamW optimisers with the config's settings (weight decay 0 by default)."""

@@ -2,150 +2,30 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from hieros_lib.agents._subactor import Subactor, SubactorConfig, SubactorState
-from hieros_lib.errors import check, check_float, check_int
-from hieros_lib.replay import ETBSampler, SequenceReplay, UniformSampler
+from hieros_lib._tree import where_state
+from hieros_lib.agents._hieros_config import HierosConfig, HierosState, LevelStep
+from hieros_lib.agents._subactor import Subactor, SubactorState
+from hieros_lib.errors import check, check_int
 
-__all__ = ["Hieros", "HierosConfig", "HierosState", "LevelStep"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class HierosConfig:
-    """The hierarchy (defaults: Hieros appendix E and the paper's runs).
-
-    Attributes:
-        levels: Number of levels (3); 1 is a single :class:`Subactor`, a DreamerV3-style agent.
-        k: Subgoal interval (4): level ``i`` acts every ``k**i`` environment steps of its episode and
-            observes the ``k`` states of level ``i - 1`` since its last step.
-        level: The :class:`SubactorConfig` of every level (the observation, action and subgoal sizes and
-            the autoencoder are set per level).
-        novelty: Which levels have the novelty reward: ``"higher"`` (all but level 0, as the paper's runs),
-            ``"all"`` or ``"none"``.
-        window: What a higher level observes: ``"all"`` ``k`` states of the level below (the paper) or
-            ``"last"``, only the ``k``-th (ablation G.5).
-        higher_reward: A higher level's extrinsic reward over its window: ``"sum"`` of the environment
-            rewards (so no reward is lost or rescaled) or ``"mean"`` (the official code).
-        batch_size: Sequences per training batch, every level (16).
-        sequence_length: Steps per sequence, every level (64: a level-1 sequence spans 256 environment
-            steps).
-        replay_capacity: Steps each level's replay keeps per environment.
-        sampler: ``"etbs"`` (the paper, temperature ``replay_temperature``) or ``"uniform"``.
-        replay_temperature: ETBS temperature (0.3).
-    """
-
-    levels: int = 3
-    k: int = 4
-    level: SubactorConfig = field(default_factory=SubactorConfig)
-    novelty: str = "higher"
-    window: str = "all"
-    higher_reward: str = "sum"
-    batch_size: int = 16
-    sequence_length: int = 64
-    replay_capacity: int = 1_000_000
-    sampler: str = "etbs"
-    replay_temperature: float = 0.3
-
-    def __post_init__(self) -> None:
-        check_int(self.levels, "levels", minimum=1)
-        check_int(self.k, "k", minimum=1)
-        check(isinstance(self.level, SubactorConfig), "level", "a SubactorConfig", got=type(self.level))
-        check(
-            self.novelty in ("higher", "all", "none"),
-            "novelty",
-            "'higher', 'all' or 'none'",
-            got=repr(self.novelty),
-        )
-        check(self.window in ("all", "last"), "window", "'all' or 'last'", got=repr(self.window))
-        check(
-            self.higher_reward in ("sum", "mean"),
-            "higher_reward",
-            "'sum' or 'mean'",
-            got=repr(self.higher_reward),
-        )
-        check_int(self.batch_size, "batch_size", minimum=1)
-        check_int(self.sequence_length, "sequence_length", minimum=2)
-        check_int(self.replay_capacity, "replay_capacity", minimum=self.sequence_length)
-        check(self.sampler in ("etbs", "uniform"), "sampler", "'etbs' or 'uniform'", got=repr(self.sampler))
-        check_float(self.replay_temperature, "replay_temperature", minimum=0.0, maximum=1.0)
-
-    def replace(self, **changes: Any) -> HierosConfig:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
-
-    def level_config(self, index: int) -> SubactorConfig:
-        """The :class:`SubactorConfig` of level ``index``."""
-        novelty = self.novelty == "all" or (self.novelty == "higher" and index > 0)
-        receives_goal = index < self.levels - 1
-        return self.level.replace(novelty=novelty, autoencoder=novelty or receives_goal)
-
-
-class LevelStep(NamedTuple):
-    """One level's transitions of one environment step, for its replay.
-
-    Attributes:
-        mask: ``(N,)`` bool, the environments where the level took a step.
-        data: The step fields, ``(N, ...)`` tensors: ``obs``, ``reward``, ``is_first``, ``is_last``,
-            ``is_terminal``, ``action`` (an index for level 0, the flattened one-hot subgoal above it) and
-            ``goal`` (the subgoal the level held, for every level but the top).
-    """
-
-    mask: torch.Tensor
-    data: dict[str, torch.Tensor]
-
-
-class HierosState(NamedTuple):
-    """The acting state of the hierarchy for ``N`` environments; every tensor has a leading ``N``.
-
-    Attributes:
-        levels: Per level, its :class:`~hieros_lib.agents.SubactorState` (world-model state and last
-            action).
-        goals: Per level, the one-hot subgoal ``(N, groups, classes)`` it holds (zeros for the top level).
-        windows: Per level, ``(N, k, F)``: the states ``(h, z)`` of the level below since its last step,
-            newest last, zeros where fewer (level 0's is empty, ``(N, 0, 0)``).
-        rewards: ``(N, levels)``: environment reward since each level's last step (column 0 unused).
-        counts: ``(N, levels)``: environment steps in ``rewards``.
-        step: ``(N,)``: steps since the episode started (0 on its first step).
-    """
-
-    levels: tuple[SubactorState, ...]
-    goals: tuple[torch.Tensor, ...]
-    windows: tuple[torch.Tensor, ...]
-    rewards: torch.Tensor
-    counts: torch.Tensor
-    step: torch.Tensor
-
-
-def _where(mask: torch.Tensor, new: Any, old: Any) -> Any:
-    """Per environment (leading dim), ``new`` where ``mask`` else ``old``, over nested states."""
-    if isinstance(new, torch.Tensor):
-        return torch.where(mask.reshape(-1, *([1] * (new.dim() - 1))), new, old)
-    if isinstance(new, tuple):
-        items = [_where(mask, a, b) for a, b in zip(new, old, strict=True)]
-        return type(new)(*items) if hasattr(new, "_fields") else tuple(items)
-    raise TypeError(f"_where: unsupported state element {type(new).__name__}")
+__all__ = ["Hieros"]
 
 
 class Hieros(nn.Module):
     r"""The Hieros agent: ``levels`` :class:`~hieros_lib.agents.Subactor` s, each with its own world model.
 
     **Levels.** Level 0 acts in the environment. Level ``i > 0`` observes, as one vector, the ``k``
-    consecutive world-model states ``(h, z)`` (:meth:`WorldModel.features`) of level ``i - 1`` since its
-    last step (the paper's "all intermediate states"; ``window="last"`` keeps only the ``k``-th, ablation
-    G.5). It acts every ``k**i`` steps *of the episode of that environment* (its phase restarts at every
-    ``is_first``), so its action, a one-hot ``8 x 8`` subgoal, is held for ``k`` steps of level ``i - 1``.
-    The observation includes the current lower state, so no level sees the level below one step late (the
-    official code does).
+    consecutive world-model states ``(h, z)`` (:meth:`~hieros_lib.world_models.WorldModel.features`) of
+    level ``i - 1`` since its last step (the paper's "all intermediate states"; ``window="last"`` keeps
+    only the ``k``-th, ablation G.5). It acts every ``k**i`` steps *of the episode of that environment*
+    (its phase restarts at every ``is_first``), so its action, a one-hot ``8 x 8`` subgoal, is held for
+    ``k`` steps of level ``i - 1``. The observation includes the current lower state, so no level sees the
+    level below one step late (the official code does).
 
     **Rewards.** Equation 1 per level, each term with its own critic: the extrinsic reward (for level ``i >
     0`` the sum of the environment rewards over its window, so episode ends lose nothing; the official
@@ -157,13 +37,13 @@ class Hieros(nn.Module):
     an episode is stored with its reward and flags; the next step (``is_first``) starts every level's
     phase and window afresh, for that environment only.
 
-    **Replay and training.** Each level keeps its own replay, one per environment (higher levels step at
-    different times in different environments), sampled by ETBS (temperature 0.3). :meth:`train_step`
-    is one training step of level 0; level ``i`` trains at every ``k**i``-th call, once its replay holds
-    a full sequence.
+    **Storage and training.** The agent holds networks only. The transitions each level took come out of
+    :meth:`policy` (:class:`LevelStep`); :class:`~hieros_lib.agents.HierosReplay` stores them (one replay
+    per level and environment, ETBS at temperature 0.3) or a buffer of your own does.
+    :meth:`train_step` takes one batch (or ``None``) per level; :meth:`HierosConfig.levels_due` says
+    which levels train at a given call (level ``i`` at every ``k**i``-th, as the paper's schedule).
 
-    **Acting** (:meth:`policy`) is explicit: the :class:`HierosState` goes in and comes out, with the
-    transitions each level took (:class:`LevelStep`), which :meth:`store` adds to the replays. In
+    **Acting** (:meth:`policy`) is explicit: the :class:`HierosState` goes in and comes out. In
     ``mode="eval"`` every level takes the mode of its policy: hard one-hot subgoals (the official code
     hands probabilities to the level below in evaluation).
 
@@ -171,15 +51,14 @@ class Hieros(nn.Module):
         config: :class:`HierosConfig`.
         obs_shape: The environment's observation shape, ``(H, W, C)`` or ``(D,)``.
         num_actions: The environment's number of actions.
-        num_envs: ``N``, the environments acted in (and replays kept per level).
-        seed: Seed of the replays' samplers.
-        device: Device of the parameters and of the tensors :meth:`policy` and :meth:`sample` return.
+        num_envs: ``N``, the environments acted in.
+        device: Device of the parameters and of the tensors :meth:`policy` returns.
 
     Examples:
         >>> import torch
         >>> from hieros_lib.agents import Hieros, HierosConfig, SubactorConfig
         >>> agent = Hieros(HierosConfig(levels=2, k=2, level=SubactorConfig.tiny(), sequence_length=4),
-        ...                obs_shape=(16, 16, 3), num_actions=3, num_envs=2, seed=0)
+        ...                obs_shape=(16, 16, 3), num_actions=3, num_envs=2)
         >>> state = agent.initial_state()
         >>> step = {"obs": torch.zeros(2, 16, 16, 3, dtype=torch.uint8), "reward": torch.zeros(2),
         ...         "is_first": torch.ones(2, dtype=torch.bool), "is_last": torch.zeros(2, dtype=torch.bool),
@@ -196,7 +75,6 @@ class Hieros(nn.Module):
         obs_shape: tuple[int, ...],
         num_actions: int,
         num_envs: int = 1,
-        seed: int = 0,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
@@ -204,7 +82,6 @@ class Hieros(nn.Module):
         self.config = config
         self.num_envs = check_int(num_envs, "num_envs", minimum=1)
         self.num_actions = check_int(num_actions, "num_actions", minimum=1)
-        self.seed = check_int(seed, "seed", minimum=0)
         base = config.level
         goal = (base.subgoal_groups, base.subgoal_classes)
         levels: list[Subactor] = []
@@ -213,21 +90,14 @@ class Hieros(nn.Module):
             level_config = config.level_config(i)
             action_shape: tuple[int, ...] = (num_actions,) if i == 0 else goal
             goal_shape = goal if i < config.levels - 1 else None
-            level = Subactor(level_config, obs_shape=obs, action_shape=action_shape, goal_shape=goal_shape)
+            level = Subactor(
+                level_config, obs_shape=obs, action_shape=action_shape, goal_shape=goal_shape, device=device
+            )
             levels.append(level)
             features = level.model.feature_dim
             obs = (features,) if config.window == "last" else (config.k * features,)
         self.levels = nn.ModuleList(levels)
         self.feature_dims = [level.model.feature_dim for level in levels]
-        if device is not None:
-            self.to(device)
-            for level in levels:  # optimisers over the moved parameters
-                level._optimizers = level._make_optimizers()
-        self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1]))
-        self.replays = [
-            [self._make_replay(i, env) for env in range(self.num_envs)] for i in range(config.levels)
-        ]
-        self.train_calls = 0
 
     # ------------------------------------------------------------------------------------ helpers
     @property
@@ -239,30 +109,19 @@ class Hieros(nn.Module):
         """Level ``index`` (0 acts in the environment)."""
         return self.levels[index]  # type: ignore[return-value]
 
-    def _make_replay(self, index: int, env: int) -> SequenceReplay:
-        c = self.config
-        seed = np.random.SeedSequence([self.seed, 2, index, env]).generate_state(1)[0]
-        sampler: Any
-        if c.sampler == "etbs":
-            sampler = ETBSampler(temperature=c.replay_temperature, generator=int(seed))
-        else:
-            sampler = UniformSampler(generator=int(seed))
-        return SequenceReplay(
-            c.replay_capacity,
-            sequence_length=c.sequence_length,
-            num_envs=1,
-            sampler=sampler,
-            num_actions=self.num_actions if index == 0 else None,
-        )
-
     def phase_period(self, index: int) -> int:
         """``k**index``: level ``index`` acts every this many environment steps of an episode."""
-        return int(self.config.k**index)
+        return self.config.phase_period(index)
 
     # ------------------------------------------------------------------------------------- acting
-    def initial_state(self) -> HierosState:
-        """The state before any step, for the ``num_envs`` environments."""
-        n, device = self.num_envs, self.device
+    def initial_state(self, num_envs: int | None = None) -> HierosState:
+        """The state before any step, for ``num_envs`` environments (the agent's ``num_envs`` if None).
+
+        :meth:`policy` acts for as many environments as its state has (e.g. one evaluation environment
+        beside ``N`` training ones).
+        """
+        n = self.num_envs if num_envs is None else check_int(num_envs, "num_envs", minimum=1)
+        device = self.device
         c = self.config.level
         goals = tuple(torch.zeros(n, c.subgoal_groups, c.subgoal_classes, device=device) for _ in self.levels)
         windows = [torch.zeros(n, 0, 0, device=device)]
@@ -282,6 +141,51 @@ class Hieros(nn.Module):
     def _level_obs(self, window: torch.Tensor) -> torch.Tensor:
         return window[:, -1] if self.config.window == "last" else window.flatten(1)
 
+    def _check_policy_inputs(
+        self, step: Mapping[str, torch.Tensor], state: HierosState, validate: bool
+    ) -> int:
+        """Check :meth:`policy`'s inputs; returns ``N``."""
+        check(isinstance(state, HierosState), "state", "a HierosState (from initial_state())",
+              got=type(state).__name__)
+        check(isinstance(step, Mapping), "step", "a mapping of field name -> tensor", got=type(step).__name__)
+        fields = ("obs", "reward", "is_first", "is_last", "is_terminal")
+        missing = [f for f in fields if f not in step]
+        check(not missing, "step", f"the fields {fields}", got=f"missing {missing}")
+        check(
+            isinstance(state.step, torch.Tensor)
+            and state.step.dim() == 1
+            and len(state.levels) == len(self.levels),
+            "state",
+            f"a HierosState of this agent's {len(self.levels)} levels",
+        )
+        n, device = int(state.step.shape[0]), self.device
+        for name in fields:
+            value = step[name]
+            check(isinstance(value, torch.Tensor), f"step[{name!r}]", "a tensor", got=type(value).__name__)
+            check(value.device == device, f"step[{name!r}]", f"a tensor on {device}", got=value.device)
+        for name in ("is_first", "is_last", "is_terminal"):
+            value = step[name]
+            check(value.shape == (n,) and value.dtype == torch.bool, f"step[{name!r}]",
+                  f"a bool tensor of shape ({n},) (the state is for {n} environments)",
+                  got=lambda value=value: f"{value.dtype} {tuple(value.shape)}")
+        reward = step["reward"]
+        check(reward.shape == (n,) and reward.is_floating_point(), "step['reward']",
+              f"a floating-point tensor of shape ({n},)", got=lambda: f"{reward.dtype} {tuple(reward.shape)}")
+        obs, obs_shape = step["obs"], self.level(0).obs_shape
+        image = len(obs_shape) == 3
+        check(
+            tuple(obs.shape) == (n, *obs_shape)
+            and (obs.dtype == torch.uint8 if image else obs.is_floating_point()),
+            "step['obs']",
+            f"{'a uint8' if image else 'a floating-point'} tensor of shape {(n, *obs_shape)}",
+            got=lambda: f"{obs.dtype} {tuple(obs.shape)}",
+        )
+        if validate:
+            check(bool(torch.isfinite(reward).all()), "step['reward']", "finite values", got="NaN or inf")
+            if not image:
+                check(bool(torch.isfinite(obs).all()), "step['obs']", "finite values", got="NaN or inf")
+        return n
+
     @torch.no_grad()
     def policy(
         self,
@@ -290,34 +194,37 @@ class Hieros(nn.Module):
         *,
         mode: str = "train",
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> tuple[torch.Tensor, HierosState, list[LevelStep]]:
         """Observe one environment step of ``N`` environments bottom-up, then act top-down.
 
         Args:
-            step: ``obs``, ``reward``, ``is_first``, ``is_last``, ``is_terminal``, ``(N, ...)`` tensors on
-                :attr:`device` (a step of :class:`~hieros_lib.envs.GymAdapter` as tensors).
-            state: The previous :class:`HierosState` (:meth:`initial_state` at the start).
+            step: ``obs`` (uint8 ``(N, H, W, C)`` or float ``(N, D)``), ``reward`` float ``(N,)``,
+                ``is_first`` / ``is_last`` / ``is_terminal`` bool ``(N,)``: tensors on :attr:`device` (a
+                step of :class:`~hieros_lib.envs.GymAdapter` as tensors).
+            state: The previous :class:`HierosState` (:meth:`initial_state` at the start); ``N`` is its
+                number of environments.
             mode: ``"train"`` (sample) or ``"eval"`` (the mode of every level's policy and latents).
             generator: Random generator for every sample.
+            validate: Also check that the observations and rewards are finite (a host synchronisation;
+                the trainer passes False, as its environments checked them). Types, shapes, dtypes and
+                devices are always checked.
+
+        Raises:
+            HierosError: On a missing field, a field of the wrong type, dtype, shape or device, a state
+                that is not a :class:`HierosState` of this agent, or (``validate``) a non-finite value.
 
         Returns:
             ``(action, state, steps)``: ``(N,)`` action indices for the environment, the new state, and
-            per level the :class:`LevelStep` it took (store them with :meth:`store` when training).
+            per level the :class:`LevelStep` it took (store them, e.g. with
+            :meth:`HierosReplay.add <hieros_lib.agents.HierosReplay.add>`, when training).
         """
         check(mode in ("train", "eval"), "mode", "'train' or 'eval'", got=repr(mode))
-        fields = ("obs", "reward", "is_first", "is_last", "is_terminal")
-        missing = [f for f in fields if f not in step]
-        check(not missing, "step", f"the fields {fields}", got=f"missing {missing}")
-        c, n, num_levels = self.config, self.num_envs, len(self.levels)
+        n = self._check_policy_inputs(step, state, validate)
+        c, num_levels = self.config, len(self.levels)
         sample = mode == "train"
         first, last, terminal = step["is_first"], step["is_last"], step["is_terminal"]
         reward = step["reward"].to(state.rewards.dtype)
-        check(
-            first.shape == (n,) and first.dtype == torch.bool,
-            "step['is_first']",
-            f"a bool tensor of shape ({n},)",
-            got=f"{first.dtype} {tuple(first.shape)}",
-        )
         tau = torch.where(first, torch.zeros_like(state.step), state.step + 1)
         keep = (~first).to(reward.dtype)[:, None]
         rewards = state.rewards * keep + reward[:, None]
@@ -335,25 +242,25 @@ class Hieros(nn.Module):
                 obs = step["obs"]
             else:
                 below = self.level(i - 1).model.features(posteriors[i - 1]).to(windows[i].dtype)
-                base = _where(first, torch.zeros_like(windows[i]), windows[i])  # a new episode: empty
+                base = where_state(first, torch.zeros_like(windows[i]), windows[i])  # a new episode: empty
                 shifted = torch.cat([base[:, 1:], below[:, None]], 1)
-                windows[i] = _where(active[i - 1], shifted, base)
+                windows[i] = where_state(active[i - 1], shifted, base)
                 obs = self._level_obs(windows[i])
                 total = rewards[:, i]
                 level_rewards.append(total / counts[:, i] if c.higher_reward == "mean" else total)
             level_input = {"obs": obs, "is_first": first, "reward": level_rewards[i]}
             inputs.append(level_input)
             posterior = level.observe(level_input, state.levels[i], sample=sample, generator=generator)
-            posteriors.append(_where(active[i], posterior, state.levels[i].model))
+            posteriors.append(where_state(active[i], posterior, state.levels[i].model))
         # top-down: active levels act; a new subgoal reaches the level below before it acts
         goals = list(state.goals)
         actions: list[torch.Tensor] = [torch.empty(0)] * num_levels
         for i in reversed(range(num_levels)):
             goal = goals[i] if i < num_levels - 1 else None
             action = self.level(i).act(posteriors[i], goal, sample=sample, generator=generator)
-            actions[i] = _where(active[i], action, state.levels[i].action)
+            actions[i] = where_state(active[i], action, state.levels[i].action)
             if i > 0:
-                goals[i - 1] = _where(active[i], actions[i], goals[i - 1])
+                goals[i - 1] = where_state(active[i], actions[i], goals[i - 1])
         # what each level stored, and the state after it
         steps: list[LevelStep] = []
         for i in range(num_levels):
@@ -373,94 +280,54 @@ class Hieros(nn.Module):
         rewards = torch.where(done, torch.zeros_like(rewards), rewards)
         counts = torch.where(done, torch.zeros_like(counts), counts)
         for i in range(1, num_levels):  # a level consumed its window: start the next one empty
-            windows[i] = _where(active[i], torch.zeros_like(windows[i]), windows[i])
+            windows[i] = where_state(active[i], torch.zeros_like(windows[i]), windows[i])
         levels = tuple(SubactorState(posteriors[i], actions[i]) for i in range(num_levels))
         new_state = HierosState(levels, tuple(goals), tuple(windows), rewards, counts, tau)
         return actions[0].argmax(-1)[:, 0], new_state, steps
 
-    # ------------------------------------------------------------------------------------ replay
-    def store(self, steps: list[LevelStep]) -> None:
-        """Add the transitions of one :meth:`policy` call to the levels' replays (host memory)."""
-        check(
-            len(steps) == len(self.levels),
-            "steps",
-            f"one LevelStep per level ({len(self.levels)})",
-            got=len(steps),
-        )
-        for i, level_step in enumerate(steps):
-            mask = level_step.mask.detach().cpu().numpy()
-            if not mask.any():
-                continue
-            data = {k: v.detach().cpu().numpy() for k, v in level_step.data.items()}
-            for env in np.nonzero(mask)[0]:
-                self.replays[i][env].add({k: v[env : env + 1] for k, v in data.items()})
+    # ---------------------------------------------------------------------------------- training
+    def train_step(
+        self,
+        batches: Sequence[Mapping[str, torch.Tensor] | None],
+        *,
+        generator: torch.Generator | None = None,
+        validate: bool = True,
+    ) -> dict[str, torch.Tensor]:
+        """One training step of every level that is given a batch (:meth:`Subactor.train_step`).
 
-    def ready(self, index: int) -> bool:
-        """Whether level ``index``'s replay holds a full sequence in some environment."""
-        return any(replay.num_items > 0 for replay in self.replays[index])
+        Which levels to train at a call is the schedule's business (:meth:`HierosConfig.levels_due`);
+        the batches come from any storage (:class:`~hieros_lib.agents.HierosReplay`, or yours).
 
-    def sample(self, index: int, batch_size: int | None = None) -> dict[str, torch.Tensor]:
-        """A training batch of level ``index`` on :attr:`device`.
-
-        Each of the ``batch_size`` sequences comes from an environment chosen with probability
-        proportional to the sequences it holds, then from that environment's replay by its sampler.
-
-        Raises:
-            HierosError: If no environment holds a full sequence yet.
-        """
-        batch_size = (
-            self.config.batch_size if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
-        )
-        items = np.array([replay.num_items for replay in self.replays[index]], dtype=np.float64)
-        check(
-            items.sum() > 0,
-            f"level {index} replay",
-            f"a full sequence of {self.config.sequence_length} steps in some environment",
-            got="none yet",
-        )
-        counts = self._rng.multinomial(batch_size, items / items.sum())
-        parts = [self.replays[index][env].sample(int(count)) for env, count in enumerate(counts) if count]
-        device = self.device
-        return {key: torch.cat([p[key] for p in parts]).to(device) for key in parts[0]}
-
-    def train_step(self, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """One training step of level 0, and of level ``i`` at every ``k**i``-th call (when it has data).
+        Args:
+            batches: Per level, a replay batch on :attr:`device` (fields as
+                :meth:`~hieros_lib.agents.Subactor.train_step` reads them) or ``None`` to skip it.
+            generator: Random generator for every sample of the step.
+            validate: Check the batches' values (host synchronisations; a storage that refused
+                non-finite values, as :class:`~hieros_lib.agents.HierosReplay` does, can pass False).
 
         Returns:
             Metrics named ``level<i>/<name>`` of the levels that trained.
+
+        Raises:
+            HierosError: On a wrong number of batches or a malformed batch.
         """
+        check(
+            len(batches) == len(self.levels),
+            "batches",
+            f"one batch (or None) per level ({len(self.levels)})",
+            got=len(batches),
+        )
         metrics: dict[str, torch.Tensor] = {}
-        for i in range(len(self.levels)):
-            if self.train_calls % self.phase_period(i) == 0 and self.ready(i):
-                # the replay refused non-finite values as they were stored: no value checks (host syncs) here
-                level_metrics = self.level(i).train_step(self.sample(i), generator=generator, validate=False)
-                metrics.update({f"level{i}/{k}": v for k, v in level_metrics.items()})
-        self.train_calls += 1
+        for i, batch in enumerate(batches):
+            if batch is None:
+                continue
+            level_metrics = self.level(i).train_step(batch, generator=generator, validate=validate)
+            metrics.update({f"level{i}/{k}": v for k, v in level_metrics.items()})
         return metrics
 
-    def save_replays(self, directory: str | os.PathLike[str]) -> None:
-        """Write every level's replays (and samplers) as ``level<i>_env<j>.npz`` into ``directory``."""
-        directory = Path(directory)
-        for i, replays in enumerate(self.replays):
-            for env, replay in enumerate(replays):
-                replay.save(directory / f"level{i}_env{env}.npz")
-
-    def load_replays(self, directory: str | os.PathLike[str]) -> None:
-        """Read the replays written by :meth:`save_replays` (each one validated; see
-        :meth:`~hieros_lib.replay.SequenceReplay.load`)."""
-        directory = Path(directory)
-        for i, replays in enumerate(self.replays):
-            for env, replay in enumerate(replays):
-                replay.load(directory / f"level{i}_env{env}.npz")
-
     def training_state_dict(self) -> dict[str, Any]:
-        """Optimisers, counters and the environment-choice generator (the modules are in
-        :meth:`state_dict`, the replays in :meth:`save_replays`)."""
-        return {
-            "train_calls": self.train_calls,
-            "rng": self._rng.bit_generator.state,
-            "levels": [self.level(i).optimizer_state_dict() for i in range(len(self.levels))],
-        }
+        """Every level's optimisers and update counter (the modules are in ``state_dict()``)."""
+        return {"levels": [self.level(i).optimizer_state_dict() for i in range(len(self.levels))]}
 
     def load_training_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`training_state_dict`."""
@@ -471,8 +338,6 @@ class Hieros(nn.Module):
         )
         for i, level_state in enumerate(state["levels"]):
             self.level(i).load_optimizer_state_dict(level_state)
-        self.train_calls = int(state["train_calls"])
-        self._rng.bit_generator.state = state["rng"]
 
     # ------------------------------------------------------------------------------------ pictures
     @torch.no_grad()

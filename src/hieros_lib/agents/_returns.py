@@ -118,11 +118,26 @@ class ReturnNormalizer(nn.Module):
 
     def update(self, returns: torch.Tensor) -> None:
         """Move the EMAs towards the percentiles of ``returns`` (any shape; no gradient)."""
+        self.commit(self.step(returns))
+
+    def step(self, returns: torch.Tensor) -> torch.Tensor:
+        """The EMAs ``(low, high)`` that :meth:`update` would set, as a ``(2,)`` tensor, without setting them.
+
+        An agent computes its loss with them and :meth:`commit` s them only once the update is accepted
+        (finite), so one non-finite batch cannot poison the scale.
+        """
         flat = returns.detach().float().reshape(-1)
         quantiles = torch.quantile(flat, torch.tensor([self.low_q, self.high_q], device=flat.device))
-        self.low.lerp_(quantiles[0].to(self.low.dtype), self.rate)
-        self.high.lerp_(quantiles[1].to(self.high.dtype), self.rate)
+        low = torch.lerp(self.low, quantiles[0].to(self.low.dtype), self.rate)
+        high = torch.lerp(self.high, quantiles[1].to(self.high.dtype), self.rate)
+        return torch.stack([low, high])
 
-    def scale(self) -> torch.Tensor:
-        """``max(limit, high - low)``, a 0-d tensor."""
-        return torch.clamp(self.high - self.low, min=self.limit)
+    def commit(self, stats: torch.Tensor) -> None:
+        """Set the EMAs to ``stats`` from :meth:`step`."""
+        self.low.copy_(stats[0])
+        self.high.copy_(stats[1])
+
+    def scale(self, stats: torch.Tensor | None = None) -> torch.Tensor:
+        """``max(limit, high - low)``, a 0-d tensor, of the EMAs (or of ``stats`` from :meth:`step`)."""
+        low, high = (self.low, self.high) if stats is None else (stats[0], stats[1])
+        return torch.clamp(high - low, min=self.limit)

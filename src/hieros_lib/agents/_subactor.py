@@ -63,8 +63,10 @@ class SubactorConfig:
         goal_input: How a received subgoal enters the actor and critics: ``"encoded"``, the 8 x 8 one-hot
             code (the paper), or ``"decoded"`` by this level's autoencoder into ``h`` space (Director;
             ablation G.7).
-        skip_nonfinite: Skip an update whose loss is not finite (reported as ``nonfinite`` in the metrics;
-            one host synchronisation per loss to check).
+        skip_nonfinite: Skip an update whose loss or gradient norm is not finite (reported as
+            ``nonfinite`` in the metrics; one host synchronisation per update to check). Running
+            statistics (return scales, the autoencoder's variance, slow critics) move only with an
+            accepted update.
         compile: ``torch.compile`` the world-model loss, the actor-critic loss and the acting step:
             ``"none"`` (eager, the default), or a mode: ``"default"``, ``"reduce-overhead"``,
             ``"max-autotune"``. Imagination stays eager (a Python loop over the horizon). Compiled and
@@ -313,7 +315,7 @@ class Subactor(nn.Module):
 
     def optimizer_state_dict(self) -> dict[str, Any]:
         """The optimisers' states and the update counter (for checkpoints; the modules are in
-        :meth:`state_dict`)."""
+        ``state_dict()``)."""
         return {"updates": self.updates, **{k: v.state_dict() for k, v in self._optimizers.items()}}
 
     def load_optimizer_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -385,6 +387,7 @@ class Subactor(nn.Module):
         *,
         mode: str = "train",
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> tuple[torch.Tensor, SubactorState]:
         """Observe one step of ``N`` environments and choose the next actions (:meth:`observe`, :meth:`act`).
 
@@ -396,11 +399,33 @@ class Subactor(nn.Module):
             mode: ``"train"`` samples the latent and the action; ``"eval"`` takes the mode of each
                 categorical (latent and action), so evaluation is deterministic given the observations.
             generator: Random generator for the latent and action samples.
+            validate: Check that the observations (vectors), the reward and the goal are finite (one
+                host synchronisation per call; a loop whose environments already check them, as
+                :class:`~hieros_lib.envs.GymAdapter` does, passes False). Shapes are checked always.
 
         Returns:
             ``(action, state)``: one-hot ``(N, groups, classes)`` and the new state.
+
+        Raises:
+            HierosError: On a malformed step, a goal for a level without one (or none for a level with
+                one), or (``validate``) a NaN or infinite value.
         """
         check(mode in ("train", "eval"), "mode", "'train' or 'eval'", got=repr(mode))
+        goal = step.get("goal") if isinstance(step, Mapping) else None
+        wanted = f"a tensor of shape (N, *{self.goal_shape})" if self.goal_shape else "no goal (none here)"
+        check((goal is None) == (self.goal_shape is None), "step['goal']", wanted,
+              got=None if goal is None else type(goal).__name__)
+        if goal is not None:
+            check(isinstance(goal, torch.Tensor) and tuple(goal.shape[1:]) == self.goal_shape, "step['goal']",
+                  wanted, got=getattr(goal, "shape", type(goal).__name__))
+        if validate and isinstance(step, Mapping):
+            checked = [step.get("reward"), goal]
+            if len(self.obs_shape) == 1:
+                checked.append(step.get("obs"))
+            values = [x.float() for x in checked if isinstance(x, torch.Tensor) and x.is_floating_point()]
+            if values:
+                finite = torch.stack([torch.isfinite(x).all() for x in values]).all()
+                check(bool(finite), "step", "finite observations, reward and goal", got="NaN or inf")
         sample = mode == "train"
         posterior = self.observe(step, state, sample=sample, generator=generator)
         action = self.act(posterior, step.get("goal"), sample=sample, generator=generator)
@@ -470,22 +495,34 @@ class Subactor(nn.Module):
               "a 'goal' field exactly when the level receives subgoals", got=sorted(batch))
         return batch
 
+    def _accept(
+        self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_norm: torch.Tensor, what: str
+    ) -> bool:
+        """Whether an update may be applied: its loss and gradient norm are finite (one host
+        synchronisation; always True with ``skip_nonfinite=False``). A refused update's gradients are
+        dropped."""
+        if not self.config.skip_nonfinite or bool(torch.isfinite(loss.detach() + grad_norm.detach())):
+            return True
+        optimizer.zero_grad(set_to_none=True)
+        logger.warning("non-finite %s loss or gradient: update skipped", what)
+        return False
+
     def _update_world_model(
         self, batch: dict[str, torch.Tensor], generator: torch.Generator | None
     ) -> tuple[Any, dict[str, torch.Tensor]]:
-        """1. One world-model update; ``(None, {"nonfinite": 1})`` if the loss is not finite."""
+        """1. One world-model update; ``(None, {"nonfinite": 1})`` if the loss or the gradient norm is not
+        finite (nothing is applied then)."""
         c, opt = self.config, self._optimizers["model"]
         for group in opt.param_groups:
             group["lr"] = c.model_lr * self._warmup_scale()
         with self._autocast():
             model_loss = self._compiled.get("model_loss", self.model.loss)
             out = model_loss(batch, generator=generator, validate=False)
-        if c.skip_nonfinite and not bool(torch.isfinite(out.loss)):
-            logger.warning("non-finite world-model loss: update skipped")
-            return None, {"nonfinite": torch.ones(())}
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.model_grad_clip)
+        if not self._accept(opt, out.loss, norm, "world-model"):
+            return None, {"nonfinite": torch.ones(())}
         opt.step()
         metrics = {f"model/{k.replace('/', '_')}": v for k, v in out.metrics.items()}
         metrics["model/grad_norm"] = norm.detach()
@@ -545,18 +582,19 @@ class Subactor(nn.Module):
         """3. One actor and one critic update on the imagined trajectories."""
         c, opt = self.config, self._optimizers
         ac = self._compiled.get("actor_critic_loss", self.actor_critic.loss)(inputs, actions, rewards, cont)
-        if c.skip_nonfinite and not bool(torch.isfinite(ac.actor + ac.critic)):
-            logger.warning("non-finite actor-critic loss: update skipped")
-            return {"nonfinite": torch.ones(())}
         opt["actor"].zero_grad(set_to_none=True)
         opt["critic"].zero_grad(set_to_none=True)
         (ac.actor + ac.critic).backward()
         clip = c.actor_critic.grad_clip
         actor_norm = nn.utils.clip_grad_norm_(self.actor_critic.actor.parameters(), clip)
         critic_norm = nn.utils.clip_grad_norm_(self.actor_critic.critics.parameters(), clip)
+        if not self._accept(opt["actor"], ac.actor + ac.critic, actor_norm + critic_norm, "actor-critic"):
+            opt["critic"].zero_grad(set_to_none=True)
+            return {"nonfinite": torch.ones(())}
         opt["actor"].step()
         opt["critic"].step()
         self.actor_critic.update_slow_critics()
+        self.actor_critic.commit(ac.statistics)  # the return scales move only with an accepted update
         norms = {"actor/grad_norm": actor_norm.detach(), "critic/grad_norm": critic_norm.detach()}
         return {**norms, **ac.metrics}
 
@@ -564,15 +602,16 @@ class Subactor(nn.Module):
         """4. One update of the subgoal autoencoder on the posterior ``h`` of the batch."""
         assert self.autoencoder is not None
         h = self.model.deter(out.observed.posterior).detach().float()
-        loss, ae_metrics = self.autoencoder.loss(h, generator=generator)
-        if self.config.skip_nonfinite and not bool(torch.isfinite(loss)):
-            logger.warning("non-finite autoencoder loss: update skipped")
-            return {"nonfinite": torch.ones(())}
+        variance = self.autoencoder.variance_step(h)
+        loss, ae_metrics = self.autoencoder.loss(h, generator=generator, variance=variance)
         opt = self._optimizers["autoencoder"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.autoencoder.parameters(), 100.0)
+        norm = nn.utils.clip_grad_norm_(self.autoencoder.parameters(), 100.0)
+        if not self._accept(opt, loss, norm, "autoencoder"):
+            return {"nonfinite": torch.ones(())}
         opt.step()
+        self.autoencoder.commit_variance(variance)  # the variance EMA moves only with an accepted update
         return {f"autoencoder/{k}": v for k, v in ae_metrics.items()}
 
     @staticmethod

@@ -201,20 +201,46 @@ class SubgoalAutoencoder(nn.Module):
         """
         return self.decode(self.encode(h, sample=sample, generator=generator))
 
+    @torch.no_grad()
+    def variance_step(self, h: torch.Tensor) -> torch.Tensor:
+        """The variance EMA ``sigma^2`` ``(h_dim,)`` after this batch of ``h``, without setting it.
+
+        The batch's per-dimension variance moves ``sigma^2`` by ``variance_rate`` (the first batch sets
+        it). Pass the result to :meth:`loss` and to :meth:`commit_variance` once the update is accepted.
+        """
+        self._check_h(h)
+        flat = h.detach().reshape(-1, self.h_dim).to(self.h_variance.dtype)
+        batch_var = flat.var(0, unbiased=False)
+        rate = torch.where(self.variance_seen, self.variance_rate, 1.0)
+        return torch.lerp(self.h_variance, batch_var, rate.to(self.h_variance.dtype))
+
+    @torch.no_grad()
+    def commit_variance(self, variance: torch.Tensor) -> None:
+        """Set the variance EMA to ``variance`` (from :meth:`variance_step`)."""
+        self.h_variance.copy_(variance)
+        self.variance_seen.fill_(True)
+
     def loss(
-        self, h: torch.Tensor, *, detach_input: bool = True, generator: torch.Generator | None = None
+        self,
+        h: torch.Tensor,
+        *,
+        detach_input: bool = True,
+        generator: torch.Generator | None = None,
+        variance: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss above, averaged over all leading dimensions of ``h``; updates the variance EMA.
+        """The loss above, averaged over all leading dimensions of ``h``.
 
         ``recon = sum_d (decode(g) - h)_d^2 / (2 sigma_d^2)`` with ``g ~ p(g | h)`` (straight-through),
         ``kl = KL(p(g | h) || uniform)`` summed over groups, ``loss = mean(recon + beta * kl)``. In training
-        mode the per-dimension variance of this batch of ``h`` first moves ``sigma^2`` by
-        ``variance_rate`` (the first batch sets it).
+        mode ``sigma^2`` is the variance EMA after this batch (:meth:`variance_step`): given as
+        ``variance`` (then nothing is changed, and the caller commits it once the update is accepted), or
+        computed and set here.
 
         Args:
             h: ``(..., h_dim)`` deterministic states (at least two of them).
             detach_input: Stop the gradient into ``h`` (and so into the world model that made it).
             generator: Source of randomness for the sampled subgoals.
+            variance: ``(h_dim,)`` the variance EMA to use, from :meth:`variance_step`.
 
         Returns:
             ``(loss, metrics)``: the scalar loss and detached scalar metrics ``loss``, ``recon`` (the
@@ -228,14 +254,12 @@ class SubgoalAutoencoder(nn.Module):
         check(h.numel() >= 2 * self.h_dim, "h", "at least two states", got=tuple(h.shape))
         if detach_input:
             h = h.detach()
-        if self.training:
-            with torch.no_grad():
-                flat = h.detach().reshape(-1, self.h_dim).to(self.h_variance.dtype)
-                batch_var = flat.var(0, unbiased=False)
-                rate = torch.where(self.variance_seen, self.variance_rate, 1.0)
-                self.h_variance.lerp_(batch_var, rate.to(self.h_variance.dtype))
-                self.variance_seen.fill_(True)
-        variance = self.h_variance.clamp_min(1e-3 * self.h_variance.mean() + 1e-12).to(h.dtype)
+        if variance is None:
+            variance = self.h_variance
+            if self.training:
+                variance = self.variance_step(h)
+                self.commit_variance(variance)
+        variance = variance.clamp_min(1e-3 * variance.mean() + 1e-12).to(h.dtype)
         logits = self.logits(h)
         subgoal = sample_onehot(logits, generator=generator)
         diff = self.decode(subgoal) - h
