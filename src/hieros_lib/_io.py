@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import BinaryIO
 
 from hieros_lib.errors import HierosError, check
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "describe_os_error", "fsync_directory"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], *, what: str) -> None:
@@ -37,8 +38,33 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        fsync_directory(path.parent)
     except OSError as err:
-        raise HierosError(f"{what}: could not write {str(path)!r}: {err}") from err
+        raise HierosError(f"{what}: could not write {str(path)!r}: {describe_os_error(err)}") from err
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def describe_os_error(err: OSError) -> str:
+    """A short reason for an operating-system error that names the full-disk and read-only cases."""
+    if err.errno == errno.ENOSPC or err.errno == getattr(errno, "EDQUOT", -1):
+        return f"no space left on the device ({err})"
+    if err.errno == errno.EROFS:
+        return f"the file system is read-only ({err})"
+    return str(err)
+
+
+def fsync_directory(path: str | os.PathLike[str]) -> None:
+    """Flush a directory's entries (renames, new files) to disk, where the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # Windows cannot open directories; its renames need no directory sync
+        return
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # file systems without it
+            raise
+    finally:
+        os.close(fd)

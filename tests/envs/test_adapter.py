@@ -178,3 +178,29 @@ def test_dict_observations_use_their_image() -> None:
         env.close()
     finally:
         gym.registry.pop("HierosTestDict-v0")
+
+
+@pytest.mark.parametrize(
+    ("spec", "kwargs", "message"),
+    [
+        ("hieros:catch", {"bogus": 1}, r"options: 'hieros:catch' does not take \['bogus'\]"),
+        ("gym:CartPole-v1", {"length": 40}, r"options: 'CartPole-v1' does not take \['length'\]"),
+        ("atari:Pong", {"length": 40}, r"options: expected options of the Atari protocol"),
+        ("hieros:catch", {"asynchronous": "yes"}, "asynchronous: expected True or False"),
+        ("gym:CartPole-v1", {"pixels": 1}, "pixels: expected True or False"),
+    ],
+)
+def test_unknown_options_and_non_bool_flags_are_named(
+    spec: str, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(HierosError, match=message):
+        make_env(spec, seed=0, **kwargs)
+
+
+def test_a_classic_control_env_observed_as_pixels() -> None:
+    """``pixels=True`` renders with pygame (the ``pixels`` extra): CartPole becomes 32 x 32 images."""
+    env = make_env("gym:CartPole-v1", seed=0, pixels=True, image_size=32)
+    step = env.reset()
+    assert step["obs"].shape == (1, 32, 32, 3) and step["obs"].dtype == np.uint8
+    assert 0 < step["obs"].mean() < 255  # a drawn cart, not a blank frame
+    env.close()

@@ -118,3 +118,43 @@ def test_bad_inputs_are_library_errors() -> None:
         stratified_bootstrap_ci(np.ones((2, 2)), mean, confidence=1.0)
     with pytest.raises(HierosError, match="reps"):
         stratified_bootstrap_ci(np.ones((2, 2)), mean, reps=True)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [
+        "1.0",
+        [["a", "b"]],
+        [[1.0, 2.0], [3.0]],  # ragged
+        {"Pong": [1.0]},
+        np.array([[1.0 + 2j, 0.5]]),  # complex: the imaginary part would be dropped
+        np.array([[True, False]]),
+        [[1.0, float("nan")]],
+        [[1.0, float("inf")]],
+    ],
+)
+def test_every_aggregate_refuses_what_is_not_a_matrix_of_finite_real_scores(scores: object) -> None:
+    for function in (mean, median, iqm, optimality_gap):
+        with pytest.raises(HierosError, match="scores"):
+            function(scores)  # type: ignore[arg-type]
+    with pytest.raises(HierosError, match="scores"):
+        performance_profile(scores, [0.5])  # type: ignore[arg-type]
+    with pytest.raises(HierosError, match="scores"):
+        stratified_bootstrap_ci(scores, iqm, reps=10, generator=0)  # type: ignore[arg-type]
+
+
+def test_scores_game_names_thresholds_and_statistics_are_checked() -> None:
+    for bad in (float("nan"), float("inf"), True, "3", 1 + 2j, None):
+        with pytest.raises(HierosError, match="score"):
+            human_normalized_score("Pong", bad)  # type: ignore[arg-type]
+    with pytest.raises(HierosError, match="score"):
+        human_normalized_score("Pong", np.array([1.0, np.nan]))
+    for game in (3, None, True, b"Pong"):
+        with pytest.raises(HierosError, match="game"):
+            human_normalized_score(game, 1.0)  # type: ignore[arg-type]
+    with pytest.raises(HierosError, match="thresholds"):
+        performance_profile([[0.5, 1.0]], [float("nan")])
+    with pytest.raises(HierosError, match="statistic"):
+        stratified_bootstrap_ci(np.ones((3, 2)), None, reps=10, generator=0)  # type: ignore[arg-type]
+    with pytest.raises(HierosError, match="statistic"):  # one value per task instead of one per matrix
+        stratified_bootstrap_ci(np.ones((3, 2)), lambda s: s.mean(axis=-2), reps=10, generator=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import pytest
 import torch
 
 from hieros_lib.errors import HierosError
-from hieros_lib.training import TIMING_KEYS, Trainer, config_from_yaml, make_config, train
+from hieros_lib.training import PRESETS, TIMING_KEYS, Trainer, config_from_yaml, main, make_config, train
+from hieros_lib.training._cli import EXIT_CODES
 
 
 def debug(logdir: Path, *extra: str) -> Any:
@@ -58,7 +60,12 @@ def test_the_run_directory_holds_every_artifact(finished_run: Path) -> None:
     summary = json.loads((d / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["env_steps"] == 240
     assert summary["eval_episodes"] == 1 and "eval_return_mean" in summary
-    assert (d / "checkpoints" / "latest").read_text() == "step000000240"
+    assert summary["eval_mode"] == "sample"  # DreamerV3's evaluation, the default
+    # checkpoints at 120, 240 and the final one of 240 under its own name; the newest two are kept
+    checkpoints = sorted(p.name for p in (d / "checkpoints").iterdir() if p.is_dir())
+    assert checkpoints == ["ckpt000001-step000000240", "ckpt000002-step000000240"]
+    assert (d / "checkpoints" / "latest").read_text() == "ckpt000002-step000000240"
+    assert all(s.get("env") == 0 for s in scores if s["mode"] == "eval")
 
 
 def test_a_stopped_and_resumed_run_writes_what_the_uninterrupted_one_wrote(
@@ -119,21 +126,19 @@ def test_environments_that_cannot_save_their_state_start_new_episodes_on_resume(
     assert all(s["step"] > 120 for s in after[len(scored) :])
 
 
-def test_another_config_or_a_corrupt_checkpoint_is_refused_and_nothing_is_touched(
-    finished_run: Path, tmp_path: Path
-) -> None:
+def test_another_config_is_refused_and_nothing_is_touched(finished_run: Path, tmp_path: Path) -> None:
     logdir = tmp_path / "copy"
     shutil.copytree(finished_run, logdir)
     before = {p: p.read_bytes() for p in logdir.rglob("*") if p.is_file()}
     with pytest.raises(HierosError, match=r"agent\.k"):
         Trainer(debug(logdir, "agent.k=3"))
-    checkpoint = logdir / "checkpoints" / "step000000240" / "state.pt"
-    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
-    before[checkpoint] = checkpoint.read_bytes()
-    with pytest.raises(HierosError, match="checkpoint"):
-        Trainer(debug(logdir, "run.steps=300")).run()
-    after = {p: p.read_bytes() for p in logdir.rglob("*") if p.is_file()}
-    assert after == before
+    with pytest.raises(HierosError, match=r"run\.threads"):  # threads change results: refused
+        Trainer(debug(logdir, "run.threads=1"))
+    (logdir / "config.yaml").write_text("run: {steps: [1, 2\n")
+    before[logdir / "config.yaml"] = (logdir / "config.yaml").read_bytes()
+    with pytest.raises(HierosError, match=r"config\.yaml"):  # not YAML: one line, no traceback
+        Trainer(debug(logdir))
+    assert {p: p.read_bytes() for p in logdir.rglob("*") if p.is_file()} == before
 
 
 def test_bad_directories_and_environments_are_clear_errors(
@@ -156,7 +161,7 @@ def test_bad_directories_and_environments_are_clear_errors(
     assert not (full / "config.yaml").exists()
 
 
-def test_non_finite_losses_are_skipped_then_stop_the_run_with_a_checkpoint(tmp_path: Path) -> None:
+def test_non_finite_losses_are_skipped_then_the_run_diverges_without_a_nan_checkpoint(tmp_path: Path) -> None:
     trainer = Trainer(debug(tmp_path / "nan", "run.max_nonfinite=3"))
     model = trainer.agent.level(0).model
     original = model.loss
@@ -168,7 +173,7 @@ def test_non_finite_losses_are_skipped_then_stop_the_run_with_a_checkpoint(tmp_p
     model.loss = nan_loss  # type: ignore[method-assign]
     summary = trainer.run()
     assert summary["status"] == "diverged" and "3 non-finite" in summary["reason"]
-    assert (tmp_path / "nan" / "checkpoints" / "latest").is_file()
+    assert json.loads((tmp_path / "nan" / "summary.json").read_text())["status"] == "diverged"
     parameters = [p.detach().clone() for p in model.parameters()]
     assert all(bool(torch.isfinite(p).all()) for p in parameters)  # no NaN update was applied
 
@@ -197,3 +202,104 @@ def test_bad_command_lines_print_one_line_and_fail(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hieros-train: error:") and message in lines[0], lines
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--preset", "debug", "run.device=cuda:banana"), "run.device"),
+        (("--preset", "debug", "env.options={bogus: 1}"), "bogus"),
+        (("--preset", "debug", "env.spec=gym:CartPole-v1"), r"length.*env\.options=\{\}"),
+        (("--preset", "debug", "env.options=3"), "env.options"),
+        (("--preset", "debug", "run.eval_mode=argmax"), "run.eval_mode"),
+    ],
+)
+def test_bad_devices_options_and_modes_print_one_line(
+    args: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    result = run_cli(*args, "--logdir", str(tmp_path / "run"))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, lines
+    assert re.search(message, lines[0]) and "Traceback" not in result.stderr, lines
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_cuda_on_a_machine_without_it_is_one_line() -> None:
+    with pytest.raises(HierosError, match=r"run\.device: expected a CUDA device this machine has \(0"):
+        Trainer(make_config("debug", ["run.device=cuda"]))
+
+
+def test_options_may_follow_overrides_and_help_lists_presets_and_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logdir = tmp_path / "run"
+    assert main(["--preset", "debug", "run.steps=10", "--quiet", "run.seed=1", "--logdir", str(logdir),
+                 "run.media=false"]) == 0
+    assert config_from_yaml((logdir / "config.yaml").read_text()).run.seed == 1
+    assert "over 1 episode," in capsys.readouterr().err  # "1 episode", not "1 episodes"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert all(f"  {name} " in text for name in PRESETS), text
+    assert all(f"  {code} " in text for code in EXIT_CODES)
+
+
+def test_the_trainer_leaves_the_global_random_state_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def reseeds(*args: Any) -> None:
+        raise AssertionError("torch.manual_seed reseeds every device's global generator")
+
+    monkeypatch.setattr(torch, "manual_seed", reseeds)
+    before = torch.random.get_rng_state()
+    Trainer(debug(tmp_path / "run")).env.close()
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "agent.level.model_lr=1e30",
+        "agent.level.actor_critic.actor_lr=1e30",
+        "agent.level.actor_critic.critic_lr=1e30",
+        "agent.level.autoencoder_lr=1e30",
+    ],
+)
+def test_divergence_takes_the_documented_path(override: str, tmp_path: Path) -> None:
+    """Exit status 1 (diverged), summary.json says so, and no checkpoint holds a non-finite tensor."""
+    logdir = tmp_path / "run"
+    summary = Trainer(debug(logdir, override, "run.checkpoint_every=40", "run.media=false")).run()
+    assert summary["status"] == "diverged", summary
+    assert json.loads((logdir / "summary.json").read_text())["status"] == "diverged"
+    for state in (logdir / "checkpoints").glob("ckpt*/state.pt"):
+        saved = torch.load(state, weights_only=False)["agent"]
+        assert all(bool(torch.isfinite(v).all()) for v in saved.values() if v.is_floating_point()), state
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_two_environments_train_evaluate_and_resume(asynchronous: bool, tmp_path: Path) -> None:
+    """N = 2 (in-process or in subprocesses): evaluation uses its own single environment; a run stopped at
+    a checkpoint and resumed writes what the uninterrupted one wrote (in-process environments resume
+    exactly; subprocess ones start new episodes)."""
+    extra = ["env.num_envs=2", f"env.asynchronous={str(asynchronous).lower()}", "run.steps=120",
+             "run.eval_every=60", "run.checkpoint_every=60", "run.media=false", "run.plot_every=0"]
+    whole = tmp_path / "whole"
+    assert Trainer(debug(whole, *extra)).run()["status"] == "finished"
+    resumed = tmp_path / "resumed"
+    trainer = Trainer(debug(resumed, *extra))
+    original = trainer._checkpoint
+
+    def checkpoint_then_stop(**kwargs: Any) -> None:
+        original(**kwargs)
+        trainer.request_stop("test")
+
+    trainer._checkpoint = checkpoint_then_stop  # type: ignore[method-assign]
+    assert trainer.run()["status"] == "stopped"
+    summary = Trainer(debug(resumed, *extra)).run()
+    assert summary["status"] == "finished" and summary["env_steps"] == 120
+    evals = [s for s in rows(resumed / "scores.jsonl") if s["mode"] == "eval"]
+    assert [s["step"] for s in evals] == [60, 120]
+    if not asynchronous:
+        metrics = without_timing(rows(resumed / "metrics.jsonl"))
+        assert metrics == without_timing(rows(whole / "metrics.jsonl"))
+        assert rows(resumed / "scores.jsonl") == rows(whole / "scores.jsonl")

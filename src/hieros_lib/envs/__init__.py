@@ -15,6 +15,7 @@ Gymnasium (and ale-py, OpenCV) are imported only when an environment is made: ``
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from hieros_lib._games import ATARI100K_GAMES, atari_game, atari_rom_id
@@ -118,6 +119,7 @@ def make_atari100k(
         >>> env.close()
     """
     game = atari_game(game)
+    check(isinstance(asynchronous, bool), "asynchronous", "True or False", got=repr(asynchronous))
     image_size = check_int(image_size, "image_size", minimum=1)
     frame_skip = check_int(frame_skip, "frame_skip", minimum=1)
     noop_max = check_int(noop_max, "noop_max", minimum=0)
@@ -192,11 +194,18 @@ def make_env(
     """
     check(isinstance(spec, str) and spec.strip() != "", "spec", "a spec string such as 'atari:Pong', "
           "'gym:CartPole-v1' or 'hieros:catch'", got=repr(spec))
+    check(isinstance(asynchronous, bool), "asynchronous", "True or False", got=repr(asynchronous))
+    check(isinstance(pixels, bool), "pixels", "True or False", got=repr(pixels))
     kind, sep, name = spec.partition(":")
     if not sep or kind not in ("atari", "gym", "hieros"):
         kind, name = "gym", spec
     if kind == "atari":
         size = 64 if image_size is None else image_size
+        fixed = {"game", "seed", "num_envs", "asynchronous", "image_size"}
+        known = set(inspect.signature(make_atari100k).parameters) - fixed
+        unknown = sorted(set(kwargs) - known)
+        check(not unknown, "options", f"options of the Atari protocol {sorted(known)}", got=unknown)
+        check(not pixels, "pixels", "False for Atari (its observations are pixels already)")
         return make_atari100k(name, seed=seed, num_envs=num_envs, asynchronous=asynchronous,
                               image_size=size, **kwargs)
     if image_size is not None:

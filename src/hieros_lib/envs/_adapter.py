@@ -26,7 +26,7 @@ def env_seeds(seed: int, num_envs: int) -> list[int]:
 class GymAdapter:
     """``N`` Gymnasium environments behind ``reset()`` and ``step(actions)`` in the library's convention.
 
-    Each call returns a dict of NumPy arrays with a leading ``N`` axis (:data:`STEP_FIELDS`):
+    Each call returns a dict of NumPy arrays with a leading ``N`` axis (:data:`~hieros_lib.envs.STEP_FIELDS`):
 
     - ``obs``: uint8 images ``(N, H, W, C)`` or float32 vectors ``(N, D)``;
     - ``reward`` float32 ``(N,)``: received on arriving at ``obs``;
@@ -39,7 +39,7 @@ class GymAdapter:
     (Gymnasium 1.x vector environments in ``NEXT_STEP`` autoreset mode, which this adapter requires). So
     every step of every episode appears exactly once, in order, and nothing is shifted.
 
-    The environment seeds derive from one ``seed`` (:func:`numpy.random.SeedSequence`), applied at
+    The environment seeds derive from one ``seed`` (:class:`numpy.random.SeedSequence`), applied at
     :meth:`reset`; later episodes continue each environment's own generator, so a run is reproducible.
 
     Build one with :func:`~hieros_lib.envs.make_env` or :func:`~hieros_lib.envs.make_atari100k`, or wrap
@@ -140,7 +140,7 @@ class GymAdapter:
         """Start every environment; all steps have ``is_first``.
 
         Args:
-            seed: The seed the ``N`` environments' seeds derive from; :attr:`seed` when ``None``.
+            seed: The seed the ``N`` environments' seeds derive from; the adapter's ``seed`` when ``None``.
         """
         seed = self.seed if seed is None else check_int(seed, "seed", minimum=0)
         obs, _ = self.env.reset(seed=env_seeds(seed, self.num_envs))

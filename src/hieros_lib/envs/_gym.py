@@ -86,7 +86,10 @@ def embedded_fn(name: str, image_size: int | None, kwargs: dict[str, Any]) -> En
     options = dict(kwargs)
     if image_size is not None:
         options["image_size"] = image_size
-    _EMBEDDED[name](**options)  # fail here, in this process, on bad arguments
+    try:
+        _EMBEDDED[name](**options)  # fail here, in this process, on bad arguments
+    except TypeError as err:
+        raise HierosError(f"options: 'hieros:{name}' does not take {sorted(kwargs)} ({err})") from err
     return lambda: EmbeddedEnv(_EMBEDDED[name](**options))
 
 
@@ -163,6 +166,8 @@ def gym_fn(env_id: str, image_size: int | None, pixels: bool, kwargs: dict[str, 
         probe = gym.make(make_id, **options)
     except gym.error.Error as err:
         raise HierosError(f"spec: expected a registered Gymnasium id, got {env_id!r} ({err})") from err
+    except TypeError as err:  # an option the environment's constructor does not take
+        raise HierosError(f"options: {env_id!r} does not take {sorted(kwargs)} ({err})") from err
     try:
         check(isinstance(probe.action_space, gym.spaces.Discrete), "env",
               f"a Discrete action space ({env_id}); continuous and other action spaces are not supported",

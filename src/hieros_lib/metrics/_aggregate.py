@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hieros_lib.errors import check, check_float, check_int
+from hieros_lib.errors import HierosError, check, check_float, check_int
 
 __all__ = [
     "iqm",
@@ -25,8 +25,20 @@ __all__ = [
 Statistic = Callable[[np.ndarray], np.ndarray]
 
 
+def _real_array(values: object, name: str, expected: str) -> np.ndarray:
+    """``values`` as a float64 array of real numbers; anything else (strings, dicts, ragged lists,
+    booleans, complex numbers) raises :class:`~hieros_lib.errors.HierosError` naming ``name``."""
+    check(not isinstance(values, (str, bytes, dict)), name, expected, got=type(values).__name__)
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as err:  # ragged nested lists
+        raise HierosError(f"{name}: expected {expected}, got {type(values).__name__} ({err})") from err
+    check(array.dtype.kind in "iuf", name, f"{expected} of real numbers", got=f"dtype {array.dtype}")
+    return array.astype(np.float64)
+
+
 def _scores(scores: np.ndarray | list[list[float]], name: str = "scores") -> np.ndarray:
-    array = np.asarray(scores, dtype=np.float64)
+    array = _real_array(scores, name, "an array of shape (runs, tasks)")
     check(array.ndim >= 2, name, "an array of shape (runs, tasks)", got=array.shape)
     check(array.shape[-1] >= 1 and array.shape[-2] >= 1, name, "at least one run and one task",
           got=array.shape)
@@ -111,8 +123,9 @@ def performance_profile(scores: np.ndarray, thresholds: np.ndarray | list[float]
         [1.0, 0.5, 0.25]
     """
     array = _scores(scores)
-    taus = np.asarray(thresholds, dtype=np.float64)
+    taus = _real_array(thresholds, "thresholds", "a non-empty 1-D array")
     check(taus.ndim == 1 and taus.size >= 1, "thresholds", "a non-empty 1-D array", got=taus.shape)
+    check(not bool(np.isnan(taus).any()), "thresholds", "numbers (not NaN)", got=taus.tolist())
     flat = array.reshape(*array.shape[:-2], -1)
     return (flat[..., None, :] > taus[:, None]).mean(axis=-1)
 
@@ -149,7 +162,8 @@ def stratified_bootstrap_ci(
         ``(point, low, high)``: the statistic on ``scores`` and the interval.
 
     Raises:
-        HierosError: On a bad matrix, ``reps``, ``confidence`` or generator.
+        HierosError: On a bad matrix, ``reps``, ``confidence`` or generator, or a ``statistic`` that is
+            not callable or does not map ``(..., runs, tasks)`` to ``(...)``.
 
     Examples:
         >>> import numpy as np
@@ -161,6 +175,12 @@ def stratified_bootstrap_ci(
     """
     array = _scores(scores)
     check(array.ndim == 2, "scores", "an array of shape (runs, tasks)", got=array.shape)
+    check(callable(statistic), "statistic", "a function of (..., runs, tasks) -> (...), e.g. iqm",
+          got=type(statistic).__name__)
+    point = np.asarray(statistic(array))
+    check(point.size == 1 and point.dtype.kind in "iuf", "statistic",
+          "a function of (..., runs, tasks) -> (...) giving one real number for one matrix",
+          got=f"{point.dtype} of shape {point.shape}")
     reps = check_int(reps, "reps", minimum=1)
     chunk = check_int(chunk, "chunk", minimum=1)
     confidence = check_float(confidence, "confidence", minimum=0.0, maximum=1.0, exclusive_minimum=True)
@@ -177,8 +197,11 @@ def stratified_bootstrap_ci(
     for start in range(0, reps, chunk):
         n = min(chunk, reps - start)
         rows = rng.integers(0, runs, size=(n, runs, tasks))  # per task, its own resampled runs
-        values.append(np.asarray(statistic(array[rows, columns])).reshape(n))
+        value = np.asarray(statistic(array[rows, columns]))
+        check(value.shape == (n,), "statistic", f"one value per matrix of a batch: shape ({n},)",
+              got=value.shape)
+        values.append(value)
     stats = np.concatenate(values)
     alpha = 100.0 * (1.0 - confidence) / 2.0
     low, high = np.percentile(stats, [alpha, 100.0 - alpha])
-    return float(np.asarray(statistic(array))), float(low), float(high)
+    return float(point.reshape(())), float(low), float(high)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from types import MappingProxyType
 from typing import overload
 
 import numpy as np
 
 from hieros_lib._games import ATARI100K_GAMES, atari_game
+from hieros_lib.errors import check, is_real
 
 __all__ = ["ATARI100K_GAMES", "HUMAN_SCORES", "RANDOM_SCORES", "human_normalized_score"]
 
@@ -102,7 +104,9 @@ def human_normalized_score(game: str, score: float | np.ndarray) -> float | np.n
         The human-normalised score(s), of the shape of ``score``.
 
     Raises:
-        HierosError: On an unknown game.
+        HierosError: On an unknown game or a name that is not a string; a score that is not a finite
+            real number (or an array of them): booleans, complex numbers, strings, NaN and infinities
+            are refused.
 
     Examples:
         >>> human_normalized_score("Pong", 14.6), round(human_normalized_score("ms_pacman", 307.3), 6)
@@ -111,6 +115,10 @@ def human_normalized_score(game: str, score: float | np.ndarray) -> float | np.n
     name = atari_game(game)
     low, high = RANDOM_SCORES[name], HUMAN_SCORES[name]
     if isinstance(score, np.ndarray):
+        check(score.dtype.kind in "iuf", "score", "an array of real numbers", got=f"dtype {score.dtype}")
+        check(bool(np.isfinite(score).all()), "score", "finite scores", got="NaN or inf")
         return (score.astype(np.float64) - low) / (high - low)
+    check(is_real(score) and math.isfinite(float(score)), "score", "a finite real number",
+          got=repr(score))
     return (float(score) - low) / (high - low)
 

@@ -2,33 +2,50 @@
 
 * :func:`train` (and :class:`Trainer`): act in ``N`` environments, store every level's steps, train at the
   paper's ratio, evaluate, log, draw and checkpoint, all counted in environment steps; running again with
-  the same run directory resumes exactly.
+  the same run directory resumes exactly, also after ``kill -9``.
 * :class:`TrainConfig` (:class:`EnvConfig`, :class:`RunConfig` and the agent's
   :class:`~hieros_lib.agents.HierosConfig`) and the presets of :data:`PRESETS`; :func:`make_config`
   applies ``key=value`` overrides (parsed and type-checked by OmegaConf).
+* :class:`StopSignal`: how SIGINT / SIGTERM (or :meth:`Trainer.request_stop`) stop a run cleanly.
 * :func:`main`: the command line, ``hieros-train`` (also ``examples/train_hieros.py``).
 
-The optional dependencies (OmegaConf, tqdm, TensorBoard, matplotlib, Pillow) come with
-``pip install "hieros-lib[train]"``.
+The modules: ``_config`` (configs and presets), ``_rundir`` (the run directory and its checks),
+``_checkpoint`` (numbered, checksummed checkpoints), ``_counters`` (what a run counts), ``_logger``
+(JSON lines, TensorBoard, progress), ``_evaluation`` (evaluation episodes and their pictures),
+``_loop`` (the loop itself), ``_cli`` (the command line).
+
+Importing this package is cheap: everything but :func:`main` is loaded on first use, so the command line
+catches signals before it imports torch. The optional dependencies (OmegaConf, tqdm, TensorBoard,
+matplotlib, Pillow) come with ``pip install "hieros-lib[train]"``.
 """
 
-from hieros_lib.training._cli import main
-from hieros_lib.training._config import (
-    PRESETS,
-    EnvConfig,
-    RunConfig,
-    TrainConfig,
-    config_from_yaml,
-    config_to_yaml,
-    make_config,
-)
-from hieros_lib.training._loop import TIMING_KEYS, Trainer, reference_returns, train
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from hieros_lib.training._cli import EXIT_CODES, main
+
+if TYPE_CHECKING:
+    from hieros_lib.training._config import (
+        PRESETS,
+        EnvConfig,
+        RunConfig,
+        TrainConfig,
+        config_from_yaml,
+        config_to_yaml,
+        make_config,
+    )
+    from hieros_lib.training._loop import TIMING_KEYS, Trainer, reference_returns, train
+    from hieros_lib.training._signals import StopSignal
 
 __all__ = [
+    "EXIT_CODES",
     "PRESETS",
     "TIMING_KEYS",
     "EnvConfig",
     "RunConfig",
+    "StopSignal",
     "TrainConfig",
     "Trainer",
     "config_from_yaml",
@@ -38,3 +55,31 @@ __all__ = [
     "reference_returns",
     "train",
 ]
+
+_LAZY = {
+    "PRESETS": "_config",
+    "EnvConfig": "_config",
+    "RunConfig": "_config",
+    "TrainConfig": "_config",
+    "config_from_yaml": "_config",
+    "config_to_yaml": "_config",
+    "make_config": "_config",
+    "TIMING_KEYS": "_loop",
+    "Trainer": "_loop",
+    "reference_returns": "_loop",
+    "train": "_loop",
+    "StopSignal": "_signals",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hieros_lib.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hieros_lib.training.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+import torch
 
 from hieros_lib.agents import ActorCriticConfig, HierosConfig, SubactorConfig
 from hieros_lib.errors import HierosError, check, check_float, check_int
 
-__all__ = ["PRESETS", "EnvConfig", "RunConfig", "TrainConfig", "config_to_yaml", "make_config"]
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def resolve_device(spec: str) -> torch.device:
+    """The torch device of ``run.device``: ``"auto"`` is CUDA when available, else the CPU.
+
+    Raises:
+        HierosError: If CUDA (or that CUDA device) is asked for and not available.
+    """
+    check(isinstance(spec, str) and _DEVICE.match(spec) is not None, "run.device",
+          "'auto', 'cpu', 'cuda' or 'cuda:<index>'", got=repr(spec))
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = device.index or 0
+        check(index < count, "run.device", f"a CUDA device this machine has ({count} found)", got=repr(spec))
+    return device
+
+__all__ = [
+    "PRESETS",
+    "EnvConfig",
+    "RunConfig",
+    "TrainConfig",
+    "config_from_yaml",
+    "config_to_yaml",
+    "make_config",
+    "resolve_device",
+]
 
 
 @dataclass(kw_only=True)
@@ -55,13 +87,21 @@ class RunConfig:
         eval_every: Environment steps between evaluations (0: only at the end).
         eval_episodes: Episodes per evaluation.
         final_eval_episodes: Episodes of the evaluation at the end (the field reports 100 for Atari 100k).
+        eval_mode: ``"sample"`` (every level samples its latents and actions, as DreamerV3 evaluates; the
+            default) or ``"greedy"`` (the mode of every categorical). With Atari's deterministic emulator
+            and no sticky actions, greedy play leaves only the no-op count as randomness, so 100 greedy
+            episodes hold at most 31 distinct games.
         log_every: Environment steps between lines of ``metrics.jsonl``.
         checkpoint_every: Environment steps between checkpoints (0: only at the end and on a signal).
+        keep_last: Complete checkpoints kept (the newest ones; at least 1, default 2: a checkpoint that
+            turns out damaged falls back to the one before it).
         plot_every: Environment steps between refreshes of the plots (0: only at the end).
         media: Write the GIFs (evaluation episodes, open-loop predictions, decoded subgoals) at each
             evaluation.
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:i]"``.
-        threads: Torch's CPU threads (0: torch's default).
+        threads: Torch's CPU threads (0: torch's default, the machine's cores). The thread count changes
+            floating-point results in their last bits, so a resume refuses another value; with 0, a resume
+            on a machine with another core count warns that it will not repeat the uninterrupted run.
         max_nonfinite: Consecutive skipped updates (non-finite loss) after which the run stops, with a
             checkpoint.
         progress: Show a progress bar.
@@ -75,8 +115,10 @@ class RunConfig:
     eval_every: int = 1000
     eval_episodes: int = 5
     final_eval_episodes: int = 10
+    eval_mode: str = "sample"
     log_every: int = 250
     checkpoint_every: int = 1000
+    keep_last: int = 2
     plot_every: int = 1000
     media: bool = True
     device: str = "auto"
@@ -91,12 +133,14 @@ class RunConfig:
         check_float(self.train_ratio, "run.train_ratio", minimum=0.0)
         for name in ("warmup", "eval_every", "checkpoint_every", "plot_every", "threads"):
             check_int(getattr(self, name), f"run.{name}", minimum=0)
-        for name in ("eval_episodes", "final_eval_episodes", "log_every", "max_nonfinite"):
+        for name in ("eval_episodes", "final_eval_episodes", "log_every", "max_nonfinite", "keep_last"):
             check_int(getattr(self, name), f"run.{name}", minimum=1)
+        check(self.eval_mode in ("sample", "greedy"), "run.eval_mode", "'sample' or 'greedy'",
+              got=repr(self.eval_mode))
         check(
-            self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+            isinstance(self.device, str) and _DEVICE.match(self.device) is not None,
             "run.device",
-            "'auto', 'cpu' or 'cuda[:i]'",
+            "'auto', 'cpu', 'cuda' or 'cuda:<index>'",
             got=repr(self.device),
         )
 
@@ -247,11 +291,18 @@ PRESETS = {
 """
 
 
+# Mappings an override replaces as a whole ('env.options={}' clears a preset's options); their sub-keys
+# ('env.options.length=200') are merged as usual.
+_DICT_FIELDS = ("env.options", "env.eval_options", "agent.level.world_model_overrides")
+
+
 def make_config(preset: str = "cpu-demo", overrides: list[str] | None = None) -> TrainConfig:
     """A preset with ``key=value`` overrides applied (dotted keys, e.g. ``run.steps=2000``).
 
     Overrides are parsed and type-checked by OmegaConf against the dataclasses above; every value is then
-    validated by the config classes themselves.
+    validated by the config classes themselves. A mapping given whole (``env.options={...}``,
+    ``env.eval_options={...}``, ``agent.level.world_model_overrides={...}``) replaces the preset's, so
+    ``'env.options={}'`` clears it; a sub-key (``env.options.length=200``) changes one entry.
 
     Args:
         preset: A name from :data:`PRESETS`.
@@ -281,10 +332,19 @@ def make_config(preset: str = "cpu-demo", overrides: list[str] | None = None) ->
             "key=value (e.g. run.steps=2000)",
             got=repr(item),
         )
+    replaced = [item for item in overrides if item.split("=", 1)[0].strip() in _DICT_FIELDS]
+    merged_items = [item for item in overrides if item not in replaced]
     try:
         merged = omegaconf.OmegaConf.merge(
-            omegaconf.OmegaConf.structured(base), omegaconf.OmegaConf.from_dotlist(list(overrides))
+            omegaconf.OmegaConf.structured(base), omegaconf.OmegaConf.from_dotlist(merged_items)
         )
+        for item in replaced:  # a whole dict replaces the preset's, so 'env.options={}' clears it
+            key, value = item.split("=", 1)
+            parsed = omegaconf.OmegaConf.to_container(omegaconf.OmegaConf.from_dotlist([f"value={value}"]))
+            new = parsed["value"] if isinstance(parsed, dict) else None
+            check(isinstance(new, dict), f"override {key.strip()}", "a mapping such as {length: 200} or {}",
+                  got=repr(value))
+            omegaconf.OmegaConf.update(merged, key.strip(), new, merge=False)
         config = omegaconf.OmegaConf.to_object(merged)
     except HierosError:
         raise
@@ -302,17 +362,27 @@ def config_to_yaml(config: TrainConfig) -> str:
     return str(omegaconf.OmegaConf.to_yaml(omegaconf.OmegaConf.structured(config)))
 
 
-def config_from_yaml(text: str) -> TrainConfig:
-    """Parse :func:`config_to_yaml`'s output back into a :class:`TrainConfig` (validated)."""
+def config_from_yaml(text: str, *, source: str = "config.yaml") -> TrainConfig:
+    """Parse :func:`config_to_yaml`'s output back into a :class:`TrainConfig` (validated).
+
+    Raises:
+        HierosError: If ``text`` is not valid YAML or not a training config (naming ``source``).
+    """
     omegaconf = _omegaconf()
+    import yaml  # OmegaConf's own dependency
+
     try:
         merged = omegaconf.OmegaConf.merge(
             omegaconf.OmegaConf.structured(TrainConfig()), omegaconf.OmegaConf.create(text)
         )
         config = omegaconf.OmegaConf.to_object(merged)
-    except (omegaconf.errors.OmegaConfBaseException, ValueError, TypeError) as err:
-        raise HierosError(f"config.yaml: expected a training config, got {str(err).splitlines()[0]}") from err
-    assert isinstance(config, TrainConfig)
+    except HierosError as err:
+        raise HierosError(f"{source}: {err}") from err
+    except (omegaconf.errors.OmegaConfBaseException, yaml.YAMLError, ValueError, TypeError) as err:
+        first = " ".join(str(err).split())[:200]
+        raise HierosError(f"{source}: expected a training config in YAML, got {first}") from err
+    if not isinstance(config, TrainConfig):
+        raise HierosError(f"{source}: expected a training config in YAML, got {type(config).__name__}")
     return config
 
 

@@ -2,41 +2,36 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
-import shutil
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from hieros_lib._io import atomic_write
-from hieros_lib.agents import Hieros, HierosState
+from hieros_lib.agents import Hieros, HierosReplay, HierosState
 from hieros_lib.envs import make_env
-from hieros_lib.errors import HierosError, check
+from hieros_lib.errors import HierosError, NonFiniteError, check
 from hieros_lib.metrics import human_normalized_score
-from hieros_lib.training._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from hieros_lib.training._config import TrainConfig, config_from_yaml, config_to_yaml
-from hieros_lib.training._logger import RunLogger
-from hieros_lib.training._media import open_loop_frames, side_by_side, to_uint8, write_gif
+from hieros_lib.training._checkpoint import CheckpointStore
+from hieros_lib.training._config import TrainConfig, config_to_yaml, resolve_device
+from hieros_lib.training._counters import RunCounters
+from hieros_lib.training._evaluation import Evaluator
+from hieros_lib.training._logger import MetricMeans, RunLogger
 from hieros_lib.training._plots import draw_plots
+from hieros_lib.training._rundir import RunDirectory, config_differences
+from hieros_lib.training._signals import StopSignal
 from hieros_lib.world_models import map_state
 
-__all__ = ["Trainer", "reference_returns", "train"]
+__all__ = ["TIMING_KEYS", "Trainer", "reference_returns", "train"]
 
 logger = logging.getLogger(__name__)
 
-# Fields of the config that may change when a run is resumed (they change no result).
-_RESUMABLE = {"logdir", "run.steps", "run.progress", "run.tensorboard", "run.device", "run.threads"}
-# Keys of metrics.jsonl that measure time, not learning (they differ between two identical runs).
 TIMING_KEYS = ("fps", "time", "updates_per_s")
+"""Keys of ``metrics.jsonl`` that measure time, not learning (they differ between two identical runs)."""
 
 
 def reference_returns(spec: str, options: dict[str, Any]) -> dict[str, float]:
@@ -50,332 +45,273 @@ def reference_returns(spec: str, options: dict[str, Any]) -> dict[str, float]:
     return {}
 
 
-def _flat(config: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in vars(config).items():
-        if hasattr(value, "__dataclass_fields__"):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+def _seeds(seed: int) -> list[int]:
+    """The run's derived seeds: environments, evaluation environment, parameters, replays, evaluation."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(5)]
 
 
-class _Mean:
-    """Running means of named scalars between two log lines (its state goes into checkpoints)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.counts: dict[str, int] = {}
-
-    def add(self, values: dict[str, Any]) -> None:
-        for key, value in values.items():
-            value = float(value)
-            self.sums[key] = self.sums.get(key, 0.0) + value
-            self.counts[key] = self.counts.get(key, 0) + 1
-
-    def result(self) -> dict[str, float]:
-        out = {key: self.sums[key] / self.counts[key] for key in self.sums}
-        self.sums, self.counts = {}, {}
-        return out
+def _all_finite(module: torch.nn.Module) -> bool:
+    """Whether every parameter and floating buffer of ``module`` is finite (one host synchronisation)."""
+    tensors = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
 
 class Trainer:
     """One training run in a run directory; :meth:`run` trains until ``run.steps`` or a stop.
 
-    Building a trainer checks everything that could fail before anything is written: the run directory
-    is writable and has room, the environment exists, and an existing run in the directory has the same
-    config (except ``run.steps``, ``run.progress``, ``run.tensorboard``, ``run.device``, ``run.threads``
-    and ``logdir`` itself) and a readable checkpoint, which it then resumes from.
+    Building a trainer checks everything that could fail before anything is written: the device exists,
+    every directory of the run is writable and the disk has room, the environment exists, and an
+    existing run in the directory has the same config (except the keys that change no result:
+    ``run.steps``, ``run.progress``, ``run.tensorboard``, ``run.keep_last``, ``logdir``) and an intact
+    checkpoint, which :meth:`run` resumes from.
+
+    **What a crash can lose.** Nothing that a checkpoint covers: checkpoints are written under a new name
+    and verified by checksums, the previous ones are removed only after the new one is complete, and a
+    resume cuts the logs back to what its checkpoint covers. So a run killed at any instant (``kill
+    -9`` included) and started again with the same command writes what the uninterrupted run would have
+    written (exactly, for the embedded environments on the CPU). See the training guide.
 
     Args:
         config: A :class:`~hieros_lib.training.TrainConfig`.
+        stop: The :class:`StopSignal` to obey (the command line's, installed before start-up); by default
+            :meth:`run` installs SIGINT / SIGTERM handlers of its own.
+        checkpoint_hook: Called with each phase of every checkpoint write (fault injection in tests).
 
     Raises:
-        HierosError: On an unwritable or full run directory, an unknown environment, a run directory that
-            holds another config, or a corrupt checkpoint; nothing in the directory is changed then.
+        HierosError: On an unknown device, an unwritable or full run directory, an unknown environment, a
+            run directory that holds another config, or no intact checkpoint; nothing is changed then.
     """
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        stop: StopSignal | None = None,
+        checkpoint_hook: Callable[[str], None] | None = None,
+    ) -> None:
         check(isinstance(config, TrainConfig), "config", "a TrainConfig", got=type(config).__name__)
         self.config = config
+        run, env_config = config.run, config.env
+        self.stop = StopSignal() if stop is None else stop
+        self._own_signals = stop is None
+        self.device = resolve_device(run.device)
         self.directory = Path(config.logdir)
-        self._stop_reason: str | None = None
-        self._prepare_directory()
-        self.checkpoint_root = self.directory / "checkpoints"
-        self._resume_from = self._check_existing_run()
-        run = config.run
-        self.device = torch.device(
-            ("cuda" if torch.cuda.is_available() else "cpu") if run.device == "auto" else run.device
+        self.run_dir = RunDirectory(self.directory)
+        size = env_config.image_size**2 * 3 if env_config.spec.startswith(("atari:", "hieros:")) else 4096
+        # the replays of the newest checkpoints and of one being written
+        self.run_dir.preflight(need_bytes=64 * 2**20 + (run.keep_last + 1) * run.steps * size)
+        self.checkpoints = CheckpointStore(
+            self.run_dir.checkpoints, keep_last=run.keep_last, hook=checkpoint_hook
         )
-        seeds = np.random.SeedSequence(run.seed).generate_state(4)
-        env_config = config.env
+        self._resume_from, self._damaged = self.checkpoints.find()
+        self._resume_state = self.checkpoints.load(self._resume_from) if self._resume_from else None
+        self._check_same_run()
+        seeds = _seeds(run.seed)
         options = dict(env_config.options)
-        self.env = make_env(
-            env_config.spec,
-            seed=int(seeds[0]),
-            num_envs=env_config.num_envs,
-            asynchronous=env_config.asynchronous,
-            image_size=env_config.image_size,
-            **options,
-        )
-        self.eval_env = make_env(
-            env_config.spec,
-            seed=int(seeds[1]),
-            num_envs=1,
-            image_size=env_config.image_size,
-            **options,
-            **env_config.eval_options,
-        )
-        with torch.random.fork_rng(devices=[]):  # parameters from the run's seed, global RNG left alone
-            torch.manual_seed(int(seeds[2]))
+        try:
+            self.env = make_env(
+                env_config.spec,
+                seed=seeds[0],
+                num_envs=env_config.num_envs,
+                asynchronous=env_config.asynchronous,
+                image_size=env_config.image_size,
+                **options,
+            )
+        except HierosError as err:
+            if options and str(err).startswith("options:"):  # e.g. a preset's options for another env
+                raise HierosError(
+                    f"env.{err} (the config sets env.options={options}; clear them with 'env.options={{}}')"
+                ) from err
+            raise
+        try:
+            self.eval_env = make_env(
+                env_config.spec,
+                seed=seeds[1],
+                num_envs=1,
+                image_size=env_config.image_size,
+                **options,
+                **env_config.eval_options,
+            )
+        except HierosError:
+            self.env.close()
+            raise
+        with torch.random.fork_rng(devices=[]):  # parameters from the run's seed; the global RNGs untouched
+            torch.random.default_generator.manual_seed(seeds[2])
             self.agent = Hieros(
                 config.agent,
                 obs_shape=self.env.obs_shape,
                 num_actions=self.env.num_actions,
                 num_envs=self.env.num_envs,
-                seed=int(seeds[3]) % 2**31,
                 device=self.device,
             )
-        self.act_generator = torch.Generator(device=self.device).manual_seed(int(seeds[2]) + 1)
-        self.train_generator = torch.Generator(device=self.device).manual_seed(int(seeds[2]) + 2)
+        self.replay = HierosReplay(
+            config.agent, num_envs=self.env.num_envs, num_actions=self.env.num_actions, seed=seeds[3] % 2**31
+        )
+        self.evaluator = Evaluator(self.agent, self.eval_env, mode=run.eval_mode, seed=seeds[4])
+        self.act_generator = torch.Generator(device=self.device).manual_seed(seeds[2] + 1)
+        self.train_generator = torch.Generator(device=self.device).manual_seed(seeds[2] + 2)
         self.reference = reference_returns(env_config.spec, options)
-        self.env_steps = 0
-        self.due = 0.0
-        self.nonfinite_streak = 0
-        self.nonfinite_total = 0
-        self.updates = 0
-        self.episodes = 0
-        self.recent_returns: list[float] = []
-        self.next_log = run.log_every
-        self.next_eval = run.eval_every or math.inf
-        self.next_plot = run.plot_every or math.inf
-        self.next_checkpoint = run.checkpoint_every or math.inf
-        self.train_means = _Mean()
+        self.counters = RunCounters.start(
+            log_every=run.log_every,
+            eval_every=run.eval_every,
+            plot_every=run.plot_every,
+            checkpoint_every=run.checkpoint_every,
+        )
+        self.means = MetricMeans()
         self.state: HierosState = self.agent.initial_state()
         self.step: dict[str, np.ndarray] = {}
         self.episode_return = np.zeros(self.env.num_envs)
         self.episode_length = np.zeros(self.env.num_envs, dtype=np.int64)
-        self.file_sizes = {"metrics.jsonl": 0, "scores.jsonl": 0}
-        self.elapsed = 0.0
-        self.logger: RunLogger
+        self.logger: RunLogger | None = None
+        self._summary: dict[str, Any] | None = None
 
-    # ------------------------------------------------------------------------------- the directory
-    def _prepare_directory(self) -> None:
-        directory = self.directory
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            probe = directory / f".write-test-{os.getpid()}"
-            probe.write_bytes(b"ok")
-            probe.unlink()
-        except OSError as err:
-            raise HierosError(
-                f"logdir: expected a writable directory, got {str(directory)!r} ({err})"
-            ) from err
-        run, env = self.config.run, self.config.env
-        size = env.image_size**2 * 3 if env.spec.startswith(("atari:", "hieros:")) else 4096
-        need = 64 * 2**20 + 3 * run.steps * size  # replay files of two checkpoints and one being written
-        free = shutil.disk_usage(directory).free
-        if free < need:
-            raise HierosError(
-                f"logdir: expected at least {need / 2**20:.0f} MiB free for {str(directory)!r} "
-                f"(checkpoints hold the replay), got {free / 2**20:.0f} MiB"
-            )
+    # ------------------------------------------------------------------------------- resuming
+    def _check_same_run(self) -> None:
+        """Refuse a run directory that holds a run of another config (config.yaml or the checkpoint's)."""
+        stored = self.run_dir.read_config()
+        if stored is None and self._resume_state is not None:
+            from hieros_lib.training._config import config_from_yaml
 
-    def _check_existing_run(self) -> Path | None:
-        config_path = self.directory / "config.yaml"
-        if not config_path.is_file():
-            return None
-        stored = config_from_yaml(config_path.read_text(encoding="utf-8"))
-        mine, theirs = _flat(self.config), _flat(stored)
-        different = sorted(k for k in mine if mine[k] != theirs.get(k) and k not in _RESUMABLE)
+            stored = config_from_yaml(self._resume_state["config"], source=f"{self._resume_from}/state.pt")
+        if stored is None:
+            return
+        different = config_differences(self.config, stored)
         check(
             not different,
             "logdir",
             f"a run directory of the same config to resume {str(self.directory)!r} (or a new --logdir)",
             got=f"a run whose config differs in {different}",
         )
-        return latest_checkpoint(self.checkpoint_root)
 
-    # ------------------------------------------------------------------------------- checkpoints
-    def _checkpoint(self) -> None:
-        def write_extra(directory: Path) -> None:
-            (directory / "replay").mkdir()
-            self.agent.save_replays(directory / "replay")
-
-        for name in self.file_sizes:
-            path = self.directory / name
-            self.file_sizes[name] = path.stat().st_size if path.is_file() else 0
-        state = {
-            "format": "hieros_lib.training/1",
-            "config": config_to_yaml(self.config),
-            "agent": self.agent.state_dict(),
-            "training": self.agent.training_state_dict(),
-            "acting": map_state(lambda x: x.detach().cpu(), self.state),
-            "env": self.env.get_state() if self.env.can_save_state else None,
-            "step": self.step,
-            "counters": {
-                "env_steps": self.env_steps,
-                "due": self.due,
-                "updates": self.updates,
-                "episodes": self.episodes,
-                "nonfinite_streak": self.nonfinite_streak,
-                "nonfinite_total": self.nonfinite_total,
-                "recent_returns": self.recent_returns,
-                "next_log": self.next_log,
-                "next_eval": self.next_eval,
-                "next_plot": self.next_plot,
-                "next_checkpoint": self.next_checkpoint,
-                "elapsed": self.elapsed,
-            },
-            "episode": {"return": self.episode_return.copy(), "length": self.episode_length.copy()},
-            "means": {"sums": dict(self.train_means.sums), "counts": dict(self.train_means.counts)},
-            "generators": {"act": self.act_generator.get_state(), "train": self.train_generator.get_state()},
-            "files": dict(self.file_sizes),
-        }
-        save_checkpoint(self.checkpoint_root, f"step{self.env_steps:09d}", state, write_extra)
-
-    def _restore(self, directory: Path) -> None:
-        state = load_checkpoint(directory)
+    def _restore(self, state: dict[str, Any]) -> None:
+        assert self._resume_from is not None
+        directory = self._resume_from
         try:
             self.agent.load_state_dict(state["agent"])
             self.agent.load_training_state_dict(state["training"])
-            self.agent.load_replays(directory / "replay")
+            self.replay.load(directory / "replay")
+            self.replay.load_state_dict(state["replay"])
             self.state = map_state(lambda x: x.to(self.device), state["acting"])
-            for key, value in state["counters"].items():
-                setattr(self, key, value)
+            self.counters = RunCounters.from_state_dict(state["counters"])
+            self.means.load_state_dict(state["means"], self.device)
+            self.act_generator.set_state(state["generators"]["act"])
+            self.train_generator.set_state(state["generators"]["train"])
             if state["env"] is not None:
                 self.env.set_state(state["env"])
                 self.step = state["step"]
                 self.episode_return = state["episode"]["return"]
                 self.episode_length = state["episode"]["length"]
             else:  # Atari, Gymnasium, subprocesses: new episodes (the interrupted ones are not scored)
-                logger.warning(
-                    "%s cannot restore its environments: they start new episodes", self.directory
-                )
-                self.step = self.env.reset(seed=self.config.run.seed + self.env_steps)
-                self.episode_return = np.zeros_like(state["episode"]["return"])
-                self.episode_length = np.zeros_like(state["episode"]["length"])
-            self.train_means.sums, self.train_means.counts = state["means"]["sums"], state["means"]["counts"]
-            self.act_generator.set_state(state["generators"]["act"])
-            self.train_generator.set_state(state["generators"]["train"])
-            self.file_sizes = state["files"]
+                logger.warning("%s cannot restore its environments: they start new episodes", self.directory)
+                self.step = self.env.reset(seed=self.config.run.seed + self.counters.env_steps)
         except (KeyError, RuntimeError, TypeError, ValueError) as err:
             raise HierosError(
                 f"checkpoint {str(directory)!r}: expected a checkpoint of this config, got "
                 f"{type(err).__name__}: {err}"
             ) from err
-        for name, size in self.file_sizes.items():  # drop lines written after the checkpoint
-            path = self.directory / name
-            if path.is_file() and path.stat().st_size > size:
-                with open(path, "r+b") as handle:
-                    handle.truncate(size)
-        logger.info("resumed %s at step %d", self.directory, self.env_steps)
+        threads = state.get("threads")
+        if threads is not None and threads != torch.get_num_threads():
+            logger.warning(
+                "the run used %d CPU threads and resumes with %d: its results will differ from an "
+                "uninterrupted run's in the last bits (set run.threads to fix the count)",
+                threads,
+                torch.get_num_threads(),
+            )
+        if state.get("device") is not None and state["device"] != str(self.device):
+            logger.warning("the run was on %s and resumes on %s", state["device"], self.device)
+        for damaged in self._damaged:
+            self.checkpoints.set_aside(damaged)
+        finished = bool(state.get("finished")) and self.counters.env_steps >= self.config.run.steps
+        self.run_dir.cut_to(state["files"], self.counters.env_steps, finished=finished)
+        if finished:
+            self._summary = dict(state["summary"])
+        logger.info("resumed %s at step %d", self.directory, self.counters.env_steps)
 
-    # ----------------------------------------------------------------------------------- helpers
-    def _tensors(self, step: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return {key: torch.as_tensor(value, device=self.device) for key, value in step.items()}
+    # ------------------------------------------------------------------------------- checkpoints
+    def _checkpoint(self, *, finished: bool = False) -> None:
+        """Write a checkpoint of everything (the agent must be finite: a diverged one is never saved)."""
+        state = {
+            "config": config_to_yaml(self.config),
+            "agent": self.agent.state_dict(),
+            "training": self.agent.training_state_dict(),
+            "replay": self.replay.state_dict(),
+            "acting": map_state(lambda x: x.detach().cpu(), self.state),
+            "env": self.env.get_state() if self.env.can_save_state else None,
+            "step": self.step,
+            "counters": self.counters.state_dict(),
+            "episode": {"return": self.episode_return.copy(), "length": self.episode_length.copy()},
+            "means": self.means.state_dict(),
+            "generators": {"act": self.act_generator.get_state(), "train": self.train_generator.get_state()},
+            "files": self.run_dir.log_sizes(),
+            "threads": torch.get_num_threads(),
+            "device": str(self.device),
+            "finished": finished,
+            "summary": self._summary if finished else None,
+        }
+        self.checkpoints.save(
+            self.counters.env_steps, state, lambda directory: self.replay.save(_mkdir(directory / "replay"))
+        )
 
-    @contextmanager
-    def _signals(self) -> Iterator[None]:
-        def stop(signum: int, frame: Any) -> None:
-            self._stop_reason = signal.Signals(signum).name
+    # ------------------------------------------------------------------------------- evaluation
+    def evaluate(self, episodes: int, *, media: bool) -> list[float]:
+        """Play ``episodes`` evaluation episodes (``run.eval_mode``) and log them (``scores.jsonl``,
+        ``"eval"``); with ``media``, the first one as a GIF with the decoded subgoals.
 
-        previous = {}
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, stop)
-        except ValueError:  # not the main thread: no handlers
-            previous = {}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        Returns:
+            The episode returns.
+        """
+        step = self.counters.env_steps
+        log = self._require_logger()
+
+        def on_episode(value: float, length: int) -> None:
+            log.score(step, "eval", value, length, env=0)
+
+        gif = self.directory / "media" / f"eval_step{step:09d}.gif" if media else None
+        return self.evaluator.run(episodes, step=step, on_episode=on_episode, gif=gif)
 
     def request_stop(self, reason: str = "requested") -> None:
         """Stop after the current step, with a checkpoint (what SIGINT / SIGTERM do)."""
-        self._stop_reason = reason
+        self.stop.request(reason)
 
-    # ------------------------------------------------------------------------------- evaluation
-    @torch.no_grad()
-    def evaluate(self, episodes: int, *, media: bool) -> list[float]:
-        """``episodes`` episodes in the evaluation environment with the mode of every level's policy.
-
-        The evaluation environment restarts from its seed each time, so every evaluation plays the same
-        starts. Returns the episode returns (also written to ``scores.jsonl`` as ``"eval"``).
-        """
-        env = self.eval_env
-        agent_state = self._eval_state()
-        step = env.reset()
-        returns: list[float] = []
-        frames: list[np.ndarray] = []
-        total, length = 0.0, 0
-        while len(returns) < episodes:
-            tensors = self._tensors(step)
-            action, agent_state, _ = self.agent.policy(tensors, agent_state, mode="eval")
-            if media and not returns and len(env.obs_shape) == 3:
-                frames.append(self._eval_frame(step["obs"][0], agent_state))
-            step = env.step(action.cpu().numpy())
-            total += float(step["reward"][0])
-            length += 1
-            if step["is_last"][0]:
-                returns.append(total)
-                self.logger.score(self.env_steps, "eval", total, length)
-                total, length = 0.0, 0
-        if frames:
-            write_gif(self.directory / "media" / f"eval_step{self.env_steps:09d}.gif", frames)
-        return returns
-
-    def _eval_state(self) -> HierosState:
-        """A fresh acting state for the single evaluation environment."""
-        full = self.agent.initial_state()
-        return map_state(lambda x: x[:1], full) if self.agent.num_envs > 1 else full
-
-    def _eval_frame(self, obs: np.ndarray, state: HierosState) -> np.ndarray:
-        pictures = [to_uint8(obs)]
-        if len(self.agent.levels) > 1:
-            pictures += [to_uint8(image[0]) for image in self.agent.subgoal_images(state)]
-        return side_by_side(pictures)
-
-    def _open_loop(self) -> None:
-        replay = self.agent.replays[0][0]
-        length = self.config.agent.sequence_length
-        if replay.num_items < 4 or len(self.env.obs_shape) != 3 or length < 4:
-            return
-        indices = np.linspace(0, replay.num_items - 1, 4).astype(np.int64)
-        batch = {k: v.to(self.device) for k, v in replay.sequences(indices).items()}
-        frames = open_loop_frames(
-            self.agent.level(0),
-            batch,
-            context=length // 2,
-            generator=torch.Generator(device=self.device).manual_seed(0),
-        )
-        write_gif(self.directory / "media" / f"open_loop_step{self.env_steps:09d}.gif", frames, fps=4)
+    def _require_logger(self) -> RunLogger:
+        check(self.logger is not None, "evaluate", "a running trainer (call run())")
+        assert self.logger is not None
+        return self.logger
 
     # ---------------------------------------------------------------------------------- the loop
-    def _train(self, count: int) -> None:
+    def _tensors(self, step: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return {key: torch.as_tensor(value, device=self.device) for key, value in step.items()}
+
+    def _train(self, count: int) -> str | None:
+        """``count`` training calls; returns a reason to stop (divergence) or None."""
+        c, levels = self.counters, len(self.agent.levels)
         for _ in range(count):
-            metrics = self.agent.train_step(generator=self.train_generator)
-            nonfinite = any(float(v) > 0 for k, v in metrics.items() if k.endswith("/nonfinite"))
-            self.updates += 1
-            if nonfinite:
-                self.nonfinite_streak += 1
-                self.nonfinite_total += 1
-                if self.nonfinite_streak >= self.config.run.max_nonfinite:
-                    self._stop_reason = f"{self.nonfinite_streak} non-finite losses in a row"
-                    return
+            due = self.config.agent.levels_due(c.updates)
+            batches = [
+                self.replay.sample(i, device=self.device) if i in due and self.replay.ready(i) else None
+                for i in range(levels)
+            ]
+            # the replays refused non-finite values as they were stored: no value checks (host syncs) here
+            metrics = self.agent.train_step(batches, generator=self.train_generator, validate=False)
+            c.updates += 1
+            if any(float(v) > 0 for k, v in metrics.items() if k.endswith("/nonfinite")):
+                c.nonfinite_streak += 1
+                c.nonfinite_total += 1
+                if c.nonfinite_streak >= self.config.run.max_nonfinite:
+                    return f"{c.nonfinite_streak} non-finite updates in a row"
             else:
-                self.nonfinite_streak = 0
-            self.train_means.add({k: v for k, v in metrics.items() if not k.endswith("/nonfinite")})
+                c.nonfinite_streak = 0
+            self.means.add({k: v for k, v in metrics.items() if not k.endswith("/nonfinite")})
+        return None
 
     def _record_episodes(self, step: dict[str, np.ndarray]) -> None:
+        log = self._require_logger()
         self.episode_return += np.where(step["is_first"], 0.0, step["reward"])
         self.episode_length += ~step["is_first"]  # a reset step is not part of an episode
         for env in np.nonzero(step["is_last"])[0]:
-            self.episodes += 1
             value = float(self.episode_return[env])
-            self.recent_returns = ([*self.recent_returns, value])[-20:]
-            self.logger.score(self.env_steps, "train", value, int(self.episode_length[env]), env=int(env))
+            self.counters.add_return(value)
+            log.score(self.counters.env_steps, "train", value, int(self.episode_length[env]), env=int(env))
         self.episode_return[step["is_last"]] = 0.0
         self.episode_length[step["is_last"]] = 0
 
@@ -383,155 +319,188 @@ class Trainer:
         """Train to ``run.steps`` environment steps (or until a stop), evaluate, write the summary.
 
         Returns:
-            The summary also written to ``summary.json`` (``status`` is ``"finished"``, ``"stopped"`` or
-            ``"diverged"``).
+            The summary, also written to ``summary.json``: ``status`` is ``"finished"``, ``"stopped"``
+            (a signal or :meth:`request_stop`; a checkpoint holds the progress) or ``"diverged"`` (too
+            many non-finite updates, or a non-finite acting step; the last intact checkpoint is kept and
+            no checkpoint of the diverged agent is written).
+
+        Raises:
+            HierosError: If a file cannot be written (a full or read-only disk): the last checkpoint is
+                intact, and running the same command again resumes from it.
         """
-        config, run = self.config, self.config.run
-        if self._resume_from is not None:
-            self._restore(self._resume_from)
-            finished = self._finished_summary()
-            if finished is not None:
-                logger.info("%s already finished at step %d", self.directory, self.env_steps)
-                self.env.close()
-                self.eval_env.close()
-                return finished
-        else:
-            atomic_write(
-                self.directory / "config.yaml",
-                lambda h: h.write(config_to_yaml(config).encode()),
-                what="config.yaml",
-            )
-        self.logger = RunLogger(
-            self.directory,
-            total_steps=run.steps,
-            tensorboard=run.tensorboard,
-            progress=run.progress,
-            initial_step=self.env_steps,
-        )
+        run = self.config.run
+        handling = self.stop.handling() if self._own_signals else nullcontext()
         threads = torch.get_num_threads()
-        if run.threads:
-            torch.set_num_threads(run.threads)
         try:
-            with self._signals():
-                return self._loop()
+            with handling:
+                if run.threads:
+                    torch.set_num_threads(run.threads)
+                if self.stop.requested:  # before anything was written: leave the directory as it is
+                    return {"status": "stopped", "reason": self.stop.reason, "env_steps": 0, "started": False}
+                if self._resume_state is not None:
+                    self._restore(self._resume_state)
+                    self._resume_state = None
+                else:
+                    self.run_dir.start_clean()
+                    self.run_dir.write_config(self.config)
+                if self._summary is not None:  # the newest checkpoint is the finished run's
+                    logger.info("%s already finished at step %d", self.directory, self.counters.env_steps)
+                    if not self.run_dir.summary_path.is_file():
+                        self.run_dir.write_summary(self._summary)
+                    return self._summary
+                self.logger = RunLogger(
+                    self.directory,
+                    total_steps=run.steps,
+                    tensorboard=run.tensorboard,
+                    progress=run.progress,
+                    initial_step=self.counters.env_steps,
+                )
+                with self._log_through_bar():
+                    return self._loop()
         finally:
             torch.set_num_threads(threads)
-            self.logger.close()
+            if self.logger is not None:
+                self.logger.close()
             self.env.close()
             self.eval_env.close()
 
+    @contextmanager
+    def _log_through_bar(self) -> Iterator[None]:
+        """Route log lines through the progress bar (tqdm.write), so they do not glue onto it."""
+        if self.logger is None or self.logger.bar is None:
+            yield
+            return
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        with logging_redirect_tqdm():
+            yield
+
     def _loop(self) -> dict[str, Any]:
-        config, run = self.config, self.config.run
+        config, run, c = self.config, self.config.run, self.counters
+        log = self._require_logger()
         n = self.env.num_envs
         if not self.step:
             self.step = self.env.reset()
-        started, steps_at_start, updates_at_start = time.time(), self.env_steps, self.updates
-        last_time, last_steps = started, self.env_steps
-        while self.env_steps < run.steps and self._stop_reason is None:
-            actions, self.state, level_steps = self.agent.policy(
-                self._tensors(self.step), self.state, mode="train", generator=self.act_generator
-            )
-            self.agent.store(level_steps)
+        started, steps_at_start, updates_at_start = time.time(), c.env_steps, c.updates
+        last_time, last_steps = started, c.env_steps
+        diverged: str | None = None
+        while c.env_steps < run.steps and not self.stop.requested:
+            try:
+                actions, self.state, level_steps = self.agent.policy(
+                    self._tensors(self.step), self.state, mode="train", generator=self.act_generator,
+                    validate=False,  # the environments checked the step
+                )
+                self.replay.add(level_steps)  # refuses NaN: what a diverged agent acts with
+            except NonFiniteError as err:
+                diverged = f"non-finite acting step ({err})"
+                break
             self.step = self.env.step(actions.cpu().numpy())
-            self.env_steps += n
+            c.env_steps += n
             self._record_episodes(self.step)
-            if self.env_steps >= run.warmup:
-                self.due += n * run.train_ratio
-                count = int(self.due)
-                self.due -= count
-                self._train(count)
+            if c.env_steps >= run.warmup:
+                c.due += n * run.train_ratio
+                count = int(c.due)
+                c.due -= count
+                diverged = self._train(count)
+                if diverged:
+                    break
             now = time.time()
-            recent = self.recent_returns
-            self.logger.progress(
+            recent = c.recent_returns
+            log.progress(
                 n,
-                fps=round((self.env_steps - last_steps) / max(now - last_time, 1e-9)),
+                fps=round((c.env_steps - last_steps) / max(now - last_time, 1e-9)),
                 ret=recent[-1] if recent else None,
                 mean=round(float(np.mean(recent)), 2) if recent else None,
             )
-            if self.env_steps >= self.next_log:
-                self.next_log += run.log_every
-                values = self.train_means.result()
-                elapsed = self.elapsed + now - started
+            if c.env_steps >= c.next_log:
+                c.next_log += run.log_every
+                values: dict[str, Any] = self.means.result()
+                elapsed = c.elapsed + now - started
                 values.update(
                     {
-                        "updates": self.updates,
-                        "episodes": self.episodes,
-                        "nonfinite_total": self.nonfinite_total,
+                        "updates": c.updates,
+                        "episodes": c.episodes,
+                        "nonfinite_total": c.nonfinite_total,
                         "time": elapsed,
-                        "fps": (self.env_steps - steps_at_start) / max(now - started, 1e-9),
-                        "updates_per_s": (self.updates - updates_at_start) / max(now - started, 1e-9),
+                        "fps": (c.env_steps - steps_at_start) / max(now - started, 1e-9),
+                        "updates_per_s": (c.updates - updates_at_start) / max(now - started, 1e-9),
                     }
                 )
-                if self.recent_returns:
-                    values["train/return_mean20"] = float(np.mean(self.recent_returns))
-                self.logger.metrics(self.env_steps, values)
-            last_time, last_steps = now, self.env_steps
-            if self.env_steps >= self.next_eval:
-                self.next_eval += run.eval_every
-                if self.env_steps < run.steps:  # the last one is the final evaluation
+                if recent:
+                    values["train/return_mean20"] = float(np.mean(recent))
+                log.metrics(c.env_steps, values)
+            last_time, last_steps = now, c.env_steps
+            if c.env_steps >= c.next_eval:
+                c.next_eval += run.eval_every
+                if c.env_steps < run.steps:  # the last one is the final evaluation
                     self._evaluation(run.eval_episodes)
-            if self.env_steps >= self.next_plot:
-                self.next_plot += run.plot_every
+            if c.env_steps >= c.next_plot:
+                c.next_plot += run.plot_every
                 draw_plots(self.directory, title=self._title(), reference=self.reference)
-            if self.env_steps >= self.next_checkpoint or self._stop_reason is not None:
-                if self.env_steps >= self.next_checkpoint:
-                    self.next_checkpoint += run.checkpoint_every
-                self.elapsed += time.time() - started
+            if c.env_steps >= c.next_checkpoint or self.stop.requested:
+                if c.env_steps >= c.next_checkpoint:
+                    c.next_checkpoint += run.checkpoint_every
+                if not _all_finite(self.agent):
+                    diverged = "non-finite parameters"
+                    break
+                c.elapsed += time.time() - started
                 started = time.time()
-                steps_at_start, updates_at_start = self.env_steps, self.updates
+                steps_at_start, updates_at_start = c.env_steps, c.updates
                 self._checkpoint()
-        self.elapsed += time.time() - started
-        if self._stop_reason is not None:
-            status = "diverged" if "non-finite" in self._stop_reason else "stopped"
-            logger.warning("run stopped at step %d: %s", self.env_steps, self._stop_reason)
-            summary = {"status": status, "reason": self._stop_reason, "env_steps": self.env_steps}
-            self._write_summary(summary)
-            return summary
+        c.elapsed += time.time() - started
+        if diverged is not None:
+            logger.warning("run diverged at step %d: %s (the last checkpoint is kept)", c.env_steps, diverged)
+            stopped = {"status": "diverged", "reason": diverged, "env_steps": c.env_steps}
+            self.run_dir.write_summary(stopped)
+            return stopped
+        if self.stop.requested:
+            logger.warning("run stopped at step %d: %s", c.env_steps, self.stop.reason)
+            stopped = {"status": "stopped", "reason": self.stop.reason, "env_steps": c.env_steps}
+            self.run_dir.write_summary(stopped)
+            return stopped
         final = self._evaluation(run.final_eval_episodes, final=True)
         draw_plots(self.directory, title=self._title(), reference=self.reference)
-        summary = {
+        summary: dict[str, Any] = {
             "status": "finished",
-            "env_steps": self.env_steps,
-            "updates": self.updates,
-            "episodes": self.episodes,
+            "env_steps": c.env_steps,
+            "updates": c.updates,
+            "episodes": c.episodes,
             "eval_return_mean": float(np.mean(final)),
             "eval_return_std": float(np.std(final)),
             "eval_episodes": len(final),
-            "train_seconds": self.elapsed,
+            "eval_mode": run.eval_mode,
+            "train_seconds": c.elapsed,
             "reference_returns": self.reference,
         }
         if config.env.spec.startswith("atari:"):
             game = config.env.spec.split(":", 1)[1]
             summary["human_normalized_score"] = float(human_normalized_score(game, float(np.mean(final))))
-        self._write_summary(summary)
-        self._checkpoint()  # after the summary: a crash in between redoes the end from the last checkpoint
+        self._summary = summary
+        self.run_dir.write_summary(summary)
+        # after the summary: a crash in between resumes from the periodic checkpoint and redoes the end
+        self._checkpoint(finished=True)
         return summary
-
-    def _finished_summary(self) -> dict[str, Any] | None:
-        """The summary of a run that already reached ``run.steps`` (None if it has not)."""
-        path = self.directory / "summary.json"
-        if self.env_steps < self.config.run.steps or not path.is_file():
-            return None
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        finished = summary.get("status") == "finished" and summary.get("env_steps") == self.env_steps
-        return dict(summary) if finished else None
 
     def _evaluation(self, episodes: int, *, final: bool = False) -> list[float]:
         media = self.config.run.media
         returns = self.evaluate(episodes, media=media)
         if media:
-            self._open_loop()
+            step = self.counters.env_steps
+            path = self.directory / "media" / f"open_loop_step{step:09d}.gif"
+            self.evaluator.open_loop(self.replay.replays[0][0], path)
         mean = float(np.mean(returns))
-        self.logger.metrics(
-            self.env_steps,
+        self._require_logger().metrics(
+            self.counters.env_steps,
             {"eval/return": mean, "eval/return_std": float(np.std(returns)), "eval/episodes": len(returns)},
         )
         logger.info(
-            "%s step %d: eval return %.2f over %d episodes%s",
+            "%s step %d: eval return %.2f over %d episode%s (%s)%s",
             self._title(),
-            self.env_steps,
+            self.counters.env_steps,
             mean,
             len(returns),
+            "" if len(returns) == 1 else "s",
+            self.config.run.eval_mode,
             " (final)" if final else "",
         )
         return returns
@@ -540,9 +509,10 @@ class Trainer:
         levels = self.config.agent.levels
         return f"{self.config.env.spec}, {levels} level{'s' if levels > 1 else ''}"
 
-    def _write_summary(self, summary: dict[str, Any]) -> None:
-        text = json.dumps(summary, indent=2)
-        atomic_write(self.directory / "summary.json", lambda h: h.write(text.encode()), what="summary.json")
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
@@ -550,7 +520,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     The run directory (``config.logdir``) receives ``config.yaml``, ``metrics.jsonl``, ``scores.jsonl``,
     TensorBoard events, ``plots/``, ``media/``, ``checkpoints/`` and, at the end, ``summary.json``. Running
-    again with the same directory resumes from the last checkpoint.
+    again with the same directory resumes from the newest intact checkpoint.
 
     Args:
         config: A :class:`~hieros_lib.training.TrainConfig` (see :func:`make_config` for presets).
@@ -571,3 +541,4 @@ def train(config: TrainConfig) -> dict[str, Any]:
         ('finished', 240)
     """
     return Trainer(config).run()
+
