@@ -26,7 +26,11 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "myst_parser",
+    # MathJax 3 shipped with the docs (copied into _static/mathjax), so the formulas render offline
+    "sphinx-mathjax-offline",
 ]
+# Every cross-reference must resolve: with -W an unresolved one fails the build.
+nitpicky = True
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "conftest.py"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
@@ -50,6 +54,7 @@ html_title = f"hieros-lib {release}"
 # HIEROS_DOCS_ONLINE=1 to use the projects' full published inventories instead.
 _TORCH = "https://docs.pytorch.org/docs/stable/"
 _NUMPY = "https://numpy.org/doc/stable/"
+_PYTHON = "https://docs.python.org/3/"
 _OFFLINE_INVENTORY = {
     "torch": (
         _TORCH,
@@ -66,6 +71,14 @@ _OFFLINE_INVENTORY = {
             "torch.autograd.Function": ("py:class", "autograd.html#torch.autograd.Function"),
             "torch.compile": ("py:function", "generated/torch.compile.html#torch.compile"),
             "torch.cumsum": ("py:function", "generated/torch.cumsum.html#torch.cumsum"),
+            "torch._C.Generator": ("py:class", "generated/torch.Generator.html#torch.Generator"),
+            "torch.nn.modules.module.Module": ("py:class", "generated/torch.nn.Module.html#torch.nn.Module"),
+            "nn.Module": ("py:class", "generated/torch.nn.Module.html#torch.nn.Module"),
+            "torch.nn.ModuleList": ("py:class", "generated/torch.nn.ModuleList.html#torch.nn.ModuleList"),
+            "torch.optim.optimizer.Optimizer": ("py:class", "optim.html#torch.optim.Optimizer"),
+            "torch.autocast": ("py:class", "amp.html#torch.autocast"),
+            "torch.no_grad": ("py:class", "generated/torch.no_grad.html#torch.no_grad"),
+            "torch.log_softmax": ("py:function", "generated/torch.log_softmax.html#torch.log_softmax"),
         },
     ),
     "numpy": (
@@ -74,6 +87,28 @@ _OFFLINE_INVENTORY = {
             "numpy.ndarray": ("py:class", "reference/generated/numpy.ndarray.html#numpy.ndarray"),
             "numpy.dtype": ("py:class", "reference/generated/numpy.dtype.html#numpy.dtype"),
             "numpy.random.Generator": ("py:class", "reference/random/generator.html#numpy.random.Generator"),
+            "np.ndarray": ("py:class", "reference/generated/numpy.ndarray.html#numpy.ndarray"),
+            "np.dtype": ("py:class", "reference/generated/numpy.dtype.html#numpy.dtype"),
+            "np.random.Generator": ("py:class", "reference/random/generator.html#numpy.random.Generator"),
+            "numpy.random._generator.Generator": (
+                "py:class",
+                "reference/random/generator.html#numpy.random.Generator",
+            ),
+            "numpy.random.SeedSequence": (
+                "py:class",
+                "reference/random/bit_generators/generated/numpy.random.SeedSequence.html",
+            ),
+        },
+    ),
+    "python": (
+        _PYTHON,
+        {
+            "collections.abc.Mapping": ("py:class", "library/collections.abc.html#collections.abc.Mapping"),
+            "collections.abc.Sequence": ("py:class", "library/collections.abc.html#collections.abc.Sequence"),
+            "collections.abc.Callable": ("py:class", "library/collections.abc.html#collections.abc.Callable"),
+            "collections.abc.Iterator": ("py:class", "library/collections.abc.html#collections.abc.Iterator"),
+            "os.PathLike": ("py:class", "library/os.html#os.PathLike"),
+            "pathlib.Path": ("py:class", "library/pathlib.html#pathlib.Path"),
         },
     ),
 }
@@ -92,7 +127,7 @@ def _write_inventory(path: Path, project_name: str, entries: dict[str, tuple[str
 
 
 if os.environ.get("HIEROS_DOCS_ONLINE") == "1":
-    intersphinx_mapping = {"torch": (_TORCH, None), "numpy": (_NUMPY, None)}
+    intersphinx_mapping = {"torch": (_TORCH, None), "numpy": (_NUMPY, None), "python": (_PYTHON, None)}
 else:
     _inv_dir = HERE / "_build" / "_inventories"
     intersphinx_mapping = {}
@@ -100,3 +135,88 @@ else:
         _path = _inv_dir / f"{_name}.inv"
         _write_inventory(_path, _name, _entries)
         intersphinx_mapping[_name] = (_url, str(_path))
+
+nitpick_ignore = [
+    # TypeVars and the private bases of public classes (their fields are documented on the subclasses)
+    ("py:class", "hieros_lib._tree._T"),
+    ("py:class", "hieros_lib.world_models._latent.LatentWorldModel"),
+    ("py:class", "hieros_lib.world_models._latent.LatentConfig"),
+    ("py:class", "hieros_lib.world_models._codec.ObservationConfig"),
+    # Literal type aliases of the S5 layer's options (their values are listed in the docstrings)
+    ("py:class", "Discretization"),
+    ("py:class", "CInit"),
+    ("py:class", "Backend"),
+    ("py:class", "Activation"),
+]
+
+# ---------------------------------------------------------------------------------------------------
+# Every public name is documented: constants re-exported from private modules (BATCH_FIELDS, PRESETS,
+# ...) are included although autodoc cannot see their docstrings in the package, which are then read
+# from the private module that defines them; and after the build every name of every __all__ must be
+# in the Python domain, or the build fails (with -W).
+import importlib
+import pkgutil
+
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.util import logging as sphinx_logging
+
+_PACKAGES = ["hieros_lib", "hieros_lib.errors", "hieros_lib.testing"] + [
+    f"hieros_lib.{name}"
+    for name in ("ssm", "replay", "nn", "world_models", "hrl", "agents", "envs", "metrics", "training")
+]
+
+
+def _public_names() -> dict[str, set[str]]:
+    return {name: set(getattr(importlib.import_module(name), "__all__", ())) for name in _PACKAGES}
+
+
+def _keep_public_data(app, what, name, obj, skip, options):
+    public = any(name in names for names in _public_names().values())
+    if what == "module" and skip and public and not callable(obj) and not isinstance(obj, type):
+        return False
+    return None
+
+
+def _attribute_doc(package: str, attribute: str) -> list[str]:
+    module = importlib.import_module(package)
+    for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+        if info.name == "__main__":  # running it would start the command line
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(f"{package}.{info.name}").find_attr_docs()
+        except Exception:  # noqa: BLE001 - a module that cannot be analysed has nothing to offer here
+            continue
+        if ("", attribute) in docs:
+            return list(docs[("", attribute)])
+    return []
+
+
+def _fill_data_docstrings(app, what, name, obj, options, lines):
+    """A re-exported constant gets the docstring written under it in its private module (instead of
+    nothing, or the docstring of its type, e.g. ``dict``'s)."""
+    if what == "data":
+        package, _, attribute = name.rpartition(".")
+        found = _attribute_doc(package, attribute)
+        if found:
+            lines[:] = found
+
+
+def _check_api_coverage(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    documented = set(app.env.get_domain("py").objects)
+    logger = sphinx_logging.getLogger(__name__)
+    for package, names in _public_names().items():
+        module = importlib.import_module(package)
+        for name in sorted(names):
+            obj = getattr(module, name)
+            canonical = f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+            missing = f"{package}.{name}" not in documented and canonical not in documented
+            if name != "__version__" and missing:
+                logger.warning("public name %s.%s is not in the API reference", package, name)
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _keep_public_data)
+    app.connect("autodoc-process-docstring", _fill_data_docstrings)
+    app.connect("build-finished", _check_api_coverage)

@@ -13,6 +13,7 @@ from torch import nn
 
 from hieros_lib.agents._returns import ReturnNormalizer, lambda_return
 from hieros_lib.errors import check, check_float, check_int
+from hieros_lib.hrl import RewardWeights
 from hieros_lib.nn import (
     MLP,
     TwoHot,
@@ -137,7 +138,8 @@ class ActorCritic(nn.Module):
         action_classes: Classes of each categorical.
         goal_dim: Size of the flattened subgoal input (0 for none).
         terms: The reward terms with a critic, a subset of :data:`REWARD_TERMS`.
-        weights: Weight of each term in the advantage.
+        weights: Weight of each term in the advantage (:class:`~hieros_lib.hrl.RewardWeights` for the
+            terms not given: equation 1's 1, 0.3, 0.1).
         config: :class:`ActorCriticConfig`.
 
     Examples:
@@ -175,7 +177,7 @@ class ActorCritic(nn.Module):
             got=terms,
         )
         self.terms = terms
-        weights = {"extrinsic": 1.0, "subgoal": 0.3, "novelty": 0.1} | dict(weights or {})
+        weights = RewardWeights()._asdict() | dict(weights or {})
         self.weights = {term: check_float(weights[term], f"weights[{term!r}]", minimum=0.0) for term in terms}
         check(sum(self.weights.values()) > 0, "weights", "at least one positive weight", got=self.weights)
         self.input_dim = feature_dim + (3 if config.extra_inputs else 0) + goal_dim

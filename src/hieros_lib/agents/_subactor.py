@@ -14,7 +14,7 @@ from torch import nn
 
 from hieros_lib.agents._actor_critic import ActorCritic, ActorCriticConfig
 from hieros_lib.errors import check, check_float, check_int
-from hieros_lib.hrl import SubgoalAutoencoder, novelty_reward, subgoal_reward
+from hieros_lib.hrl import RewardWeights, SubgoalAutoencoder, novelty_reward, subgoal_reward
 from hieros_lib.world_models import (
     ImaginedStep,
     available_world_models,
@@ -56,7 +56,8 @@ class SubactorConfig:
         autoencoder_layers: Hidden layers of the autoencoder's MLPs.
         autoencoder_beta: Weight of the autoencoder's KL term.
         autoencoder_lr: Learning rate of the autoencoder (1e-4, eps 1e-6, clip 100, as the official code).
-        subgoal_weight: Weight of the subgoal reward (appendix E: 0.3).
+        subgoal_weight: Weight of the subgoal reward (appendix E: 0.3; the defaults of the three weights are
+            :class:`~hieros_lib.hrl.RewardWeights`).
         novelty_weight: Weight of the novelty reward (0.1).
         extrinsic_weight: Weight of the environment reward (1).
         novelty: Whether this level has a novelty reward and critic (the paper's runs: higher levels only).
@@ -95,9 +96,9 @@ class SubactorConfig:
     autoencoder_layers: int = 2
     autoencoder_beta: float = 0.5
     autoencoder_lr: float = 1e-4
-    subgoal_weight: float = 0.3
-    novelty_weight: float = 0.1
-    extrinsic_weight: float = 1.0
+    subgoal_weight: float = RewardWeights().subgoal
+    novelty_weight: float = RewardWeights().novelty
+    extrinsic_weight: float = RewardWeights().extrinsic
     novelty: bool = False
     goal_input: str = "encoded"
     skip_nonfinite: bool = True

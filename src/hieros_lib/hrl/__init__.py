@@ -3,7 +3,8 @@
 :class:`SubgoalAutoencoder` compresses the world model's deterministic state ``h`` into a discrete
 subgoal (8 one-hot vectors of size 8) and back; :func:`subgoal_reward` is Director's max-cosine reward
 between ``h`` and a decoded goal; :func:`novelty_reward` is the autoencoder's reconstruction error;
-:func:`mix_rewards` forms equation 1 of the paper while keeping the terms apart. Rewards carry no
+:func:`mix_rewards` forms equation 1 of the paper for an agent with one critic (the Hieros agent keeps one
+critic per term and weighs their advantages with the same :class:`RewardWeights`). Rewards carry no
 gradient into the world model or the autoencoder unless ``differentiable=True`` is passed.
 """
 

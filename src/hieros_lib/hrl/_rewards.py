@@ -159,9 +159,11 @@ def mix_rewards(
     """Equation 1: ``r = w_extr r_extr + w_g r_g + w_nov r_nov``, keeping the terms apart as well.
 
     A missing term (``None``, e.g. the subgoal reward of the top level, which has no goal) is left out
-    of the sum and of ``terms``. The agent trains one critic per term on the unweighted term and
-    weighs the advantages with ``weights``. This function adds no gradient isolation of its own: the
-    terms are combined as given (the reward functions above detach by default).
+    of the sum and of ``terms``. This is for an agent with one critic on the mixed reward; the Hieros
+    agent (:class:`~hieros_lib.agents.ActorCritic`) does not call it: it trains one critic per unweighted
+    term and weighs their normalised advantages with the same :class:`RewardWeights`. This function adds
+    no gradient isolation of its own: the terms are combined as given (the reward functions above detach
+    by default).
 
     Args:
         extrinsic: ``(...)`` extrinsic rewards.

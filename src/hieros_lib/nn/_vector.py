@@ -22,7 +22,7 @@ class VectorEncoder(nn.Module):
 
     Args:
         in_dim: ``D``, the observation size.
-        out_dim: Size of the embedding (:attr:`out_dim`).
+        out_dim: Size of the embedding (``out_dim``).
         hidden: Width of the hidden layers.
         layers: Number of hidden layers.
         device: Device of the parameters.

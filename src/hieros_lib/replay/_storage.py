@@ -223,7 +223,7 @@ class SequenceReplay:
 
     @property
     def fields(self) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
-        """Stored fields: name -> (storage dtype, per-step shape); empty before the first :meth:`add`."""
+        """The stored fields, name -> (storage dtype, per-step shape); empty before the first :meth:`add`."""
         return {k: (v.dtype, tuple(v.shape[2:])) for k, v in self._data.items()}
 
     # ------------------------------------------------------------------ adding

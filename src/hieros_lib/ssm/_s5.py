@@ -58,7 +58,7 @@ class S5(nn.Module):
     **Precision.** The layer always computes in float32 (or float64) with complex64 (or complex128) states:
     a recurrence over hundreds of steps with ``|lambda|`` close to 1 loses too much in half precision.
     Inputs may be of the parameters' dtype or bfloat16 / float16; half inputs are computed in float32 and
-    the output is returned in the input's dtype. Under :func:`torch.autocast` the layer turns autocast off
+    the output is returned in the input's dtype. Under :class:`torch.autocast` the layer turns autocast off
     for its own matmuls and scan, so it runs inside autocast regions as they are (the recommended way to
     train in bf16). ``.to(torch.bfloat16)`` stores the parameters in bf16 like any module, but the layer
     still computes in float32 from them (states stay complex64); prefer autocast, which keeps the
@@ -198,7 +198,7 @@ class S5(nn.Module):
     # ----------------------------------------------------------------------------------------------- math
     @property
     def compute_dtype(self) -> torch.dtype:
-        """The real dtype the layer computes in: the parameters' (float32 if they are half precision)."""
+        """The real dtype the layer computes in (the parameters', or float32 if they are half precision)."""
         dtype = self.Lambda_re.dtype
         return torch.float32 if dtype in _HALF else dtype
 

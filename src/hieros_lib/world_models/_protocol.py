@@ -190,10 +190,22 @@ class WorldModel(Protocol):
     ) -> State:
         """The posterior state of one step for ``B`` environments: the acting path.
 
-        Equals :meth:`observe` run one step at a time. ``obs`` ``(B, *obs_shape)``, ``prev_action``
-        ``(B, A)`` (the action taken after ``state``; ignored where ``is_first``), ``is_first`` ``(B,)``,
-        ``reward`` ``(B,)`` (models that condition on rewards use it). Shapes are always checked, values
-        only with ``validate`` (off by default: no host synchronisation per acting step).
+        Equals :meth:`observe` run one step at a time (every model is tested for it).
+
+        Args:
+            obs: ``(B, *obs_shape)`` observation of this step.
+            prev_action: ``(B, A)`` action taken after ``state`` (ignored where ``is_first``).
+            is_first: ``(B,)`` bool; where true, the step starts from the initial state.
+            state: The state ``(B,)`` of the previous step.
+            reward: ``(B,)`` reward received on arriving at ``obs``; models that condition on rewards
+                (TWM) use it, the others ignore it.
+            sample: Sample the posterior latent (True) or take its mode.
+            generator: Random generator for the sample.
+            validate: Also check values (off by default: no host synchronisation per acting step);
+                shapes are always checked.
+
+        Returns:
+            The posterior state ``(B,)``.
         """
         ...
 
@@ -206,9 +218,17 @@ class WorldModel(Protocol):
         generator: torch.Generator | None = None,
         validate: bool = True,
     ) -> State:
-        """The prior state that follows ``state`` (batch ``(B,)``) after ``action`` ``(B, A)``.
+        """The prior state that follows ``state`` after ``action``: one step of imagination.
 
-        ``validate`` also checks that ``state`` and ``action`` are finite.
+        Args:
+            state: The state ``(B,)``.
+            action: ``(B, A)`` action taken after ``state``.
+            sample: Sample the next latent from the prior (True) or take its mode.
+            generator: Random generator for the sample.
+            validate: Also check that ``state`` and ``action`` are finite (shapes always).
+
+        Returns:
+            The next (prior) state ``(B,)``.
         """
         ...
 

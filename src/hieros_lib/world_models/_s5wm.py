@@ -244,17 +244,9 @@ class S5WM(LatentWorldModel):
     ) -> Observation:
         """Posterior and prior states of a stored sequence, in parallel over time.
 
-        Args:
-            obs: uint8 images ``(B, T, H, W, C)`` or float vectors ``(B, T, D)`` (the model's ``obs_shape``).
-            action: float ``(B, T, A)`` as stored (``action[t]`` chosen after ``obs[t]``).
-            is_first: bool ``(B, T)``.
-            state: :class:`S5WMState` ``(B,)`` to continue from (initial state if None).
-            prev_action: ``(B, A)`` action taken after ``state`` (zeros if None).
-            sample: Sample latents (True) or take their mode (False).
-            generator: Random generator for the samples.
-            reward: Optional float ``(B, T)``; validated, not used (this model does not condition on
-                rewards; the argument keeps :meth:`observe` uniform across world models).
-            validate: Also check values (finite, actions in ``[-1, 1]``); shapes always.
+        The arguments are those of :meth:`WorldModel.observe
+        <hieros_lib.world_models.WorldModel.observe>` (``reward`` is validated and not used: this
+        model does not condition on rewards).
 
         Returns:
             :class:`~hieros_lib.world_models.Observation` with :class:`S5WMState` fields ``(B, T, ...)``.
@@ -302,15 +294,8 @@ class S5WM(LatentWorldModel):
         Equals :meth:`observe` run step by step (a test checks it). The S5 stack runs in its recurrent
         mode; where ``is_first``, the state, ``z_{t-1}`` and ``a_{t-1}`` are reset first.
 
-        Args:
-            obs: ``(B, *obs_shape)`` observation of this step.
-            prev_action: ``(B, A)`` action taken after ``state`` (ignored where ``is_first``).
-            is_first: ``(B,)`` bool.
-            state: :class:`S5WMState` ``(B,)`` of the previous step.
-            reward: Optional ``(B,)``; not used by this model.
-            sample: Sample the posterior latent (True) or take its mode.
-            generator: Random generator.
-            validate: Also check values (off by default: this is the per-step acting call).
+        The arguments are those of :meth:`WorldModel.observe_step
+        <hieros_lib.world_models.WorldModel.observe_step>` (``reward`` is not used).
 
         Returns:
             The posterior :class:`S5WMState` ``(B,)``.
@@ -339,12 +324,8 @@ class S5WM(LatentWorldModel):
     ) -> S5WMState:
         """One prior step of the S5 stack in recurrent mode: constant cost per step.
 
-        Args:
-            state: :class:`S5WMState` ``(B,)``.
-            action: ``(B, A)`` action taken after ``state``.
-            sample: Sample the latent (True) or take its mode (False).
-            generator: Random generator.
-            validate: Also check that ``state`` and ``action`` are finite.
+        The arguments are those of :meth:`WorldModel.imagine_step
+        <hieros_lib.world_models.WorldModel.imagine_step>`.
 
         Returns:
             The next :class:`S5WMState` ``(B,)`` (prior).

@@ -538,17 +538,9 @@ class TWM(nn.Module):
         model feeds back its own predicted rewards, one step at a time (both are causal and give the
         same ``h`` for the same reward tokens).
 
-        Args:
-            obs: uint8 images ``(B, T, H, W, C)`` or float vectors ``(B, T, D)`` (the model's ``obs_shape``).
-            action: float ``(B, T, A)`` as stored (``action[t]`` chosen after ``obs[t]``).
-            is_first: bool ``(B, T)``.
-            state: :class:`TWMState` ``(B,)`` to continue from (``initial_state`` if None).
-            prev_action: ``(B, A)`` action taken after ``state`` (zeros if None).
-            sample: Sample the latents (True) or take their modes.
-            generator: Random generator for the samples.
-            reward: float ``(B, T)``, ``reward[t]`` received on arriving at ``obs[t]`` (TWM's reward
-                tokens); predicted by the model if None.
-            validate: Also check values (finite, actions in ``[-1, 1]``); shapes always.
+        The arguments are those of :meth:`WorldModel.observe
+        <hieros_lib.world_models.WorldModel.observe>` (``reward`` gives TWM's reward
+        tokens).
 
         Returns:
             :class:`~hieros_lib.world_models.Observation` of :class:`TWMState` ``(B, T)``.
@@ -621,16 +613,9 @@ class TWM(nn.Module):
         where ``is_first``), reads ``h_t``, encodes ``obs`` into ``z_t`` and keeps ``[reward, z_t]`` as the
         next pending tokens. With the observed rewards this equals :meth:`observe` with ``reward=``.
 
-        Args:
-            obs: ``(B, *obs_shape)`` observation of this step.
-            prev_action: ``(B, A)`` action taken after ``state`` (ignored where ``is_first``).
-            is_first: ``(B,)`` bool.
-            state: :class:`TWMState` ``(B,)`` of the previous step.
-            reward: ``(B,)`` reward received on arriving at ``obs`` (the next reward token); the model's
-                prediction if None.
-            sample: Sample the posterior latent (True) or take its mode.
-            generator: Random generator.
-            validate: Also check values (off by default: this is the per-step acting call).
+        The arguments are those of :meth:`WorldModel.observe_step
+        <hieros_lib.world_models.WorldModel.observe_step>` (``reward``, the reward received on
+        arriving at ``obs``, is the next reward token; the model's prediction if None).
 
         Returns:
             The posterior :class:`TWMState` ``(B,)``.
@@ -658,12 +643,8 @@ class TWM(nn.Module):
     ) -> TWMState:
         """The imagined state after ``action``: one Transformer call over ``[r_t, z_t, a_t]``.
 
-        Args:
-            state: :class:`TWMState` ``(B,)``.
-            action: ``(B, A)`` action taken after ``state``.
-            sample: Sample the next latent (True) or take its mode.
-            generator: Random generator for the sample.
-            validate: Also check that ``state`` and ``action`` are finite.
+        The arguments are those of :meth:`WorldModel.imagine_step
+        <hieros_lib.world_models.WorldModel.imagine_step>`.
 
         Returns:
             :class:`TWMState` ``(B,)`` with ``h_{t+1}``, ``z_{t+1}`` drawn from the prior and the predicted
