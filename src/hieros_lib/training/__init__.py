@@ -7,12 +7,17 @@
   :class:`~hieros_lib.agents.HierosConfig`) and the presets of :data:`PRESETS`; :func:`make_config`
   applies ``key=value`` overrides (parsed and type-checked by OmegaConf).
 * :class:`StopSignal`: how SIGINT / SIGTERM (or :meth:`Trainer.request_stop`) stop a run cleanly.
+* :func:`sweep` (:class:`SweepSpec`): many runs, variants x environments x seeds, as Ray tasks on this
+  machine or a cluster, idempotent and resumable; :func:`sweep_report` writes their report (final returns
+  over seeds, the Atari 100k aggregates with bootstrap intervals, curves); ``hieros-sweep``
+  (:func:`sweep_main`) is its command line.
 * :func:`main`: the command line, ``hieros-train`` (also ``examples/train_hieros.py``).
 
 The modules: ``_config`` (configs and presets), ``_rundir`` (the run directory and its checks),
 ``_checkpoint`` (numbered, checksummed checkpoints), ``_counters`` (what a run counts), ``_logger``
 (JSON lines, TensorBoard, progress), ``_evaluation`` (evaluation episodes and their pictures),
-``_loop`` (the loop itself), ``_cli`` (the command line).
+``_loop`` (the loop itself), ``_cli`` (the command line), ``_sweep``, ``_report`` and ``_sweep_cli``
+(sweeps, their report and their command line).
 
 Importing this package is cheap: everything but :func:`main` is loaded on first use, so the command line
 catches signals before it imports torch. The optional dependencies (OmegaConf, tqdm, TensorBoard,
@@ -37,7 +42,10 @@ if TYPE_CHECKING:
         make_config,
     )
     from hieros_lib.training._loop import TIMING_KEYS, Trainer, reference_returns, train
+    from hieros_lib.training._report import sweep_report
     from hieros_lib.training._signals import StopSignal
+    from hieros_lib.training._sweep import SweepSpec, sweep
+    from hieros_lib.training._sweep_cli import sweep_main
 
 __all__ = [
     "EXIT_CODES",
@@ -46,6 +54,7 @@ __all__ = [
     "EnvConfig",
     "RunConfig",
     "StopSignal",
+    "SweepSpec",
     "TrainConfig",
     "Trainer",
     "config_from_yaml",
@@ -53,6 +62,9 @@ __all__ = [
     "main",
     "make_config",
     "reference_returns",
+    "sweep",
+    "sweep_main",
+    "sweep_report",
     "train",
 ]
 
@@ -69,6 +81,10 @@ _LAZY = {
     "reference_returns": "_loop",
     "train": "_loop",
     "StopSignal": "_signals",
+    "SweepSpec": "_sweep",
+    "sweep": "_sweep",
+    "sweep_report": "_report",
+    "sweep_main": "_sweep_cli",
 }
 
 

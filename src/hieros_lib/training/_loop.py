@@ -382,6 +382,7 @@ class Trainer:
         if not self.step:
             self.step = self.env.reset()
         started, steps_at_start, updates_at_start = time.time(), c.env_steps, c.updates
+        resumed_at = c.env_steps  # 0 for a fresh start
         last_time, last_steps = started, c.env_steps
         diverged: str | None = None
         while c.env_steps < run.steps and not self.stop.requested:
@@ -470,6 +471,7 @@ class Trainer:
             "eval_episodes": len(final),
             "eval_mode": run.eval_mode,
             "train_seconds": c.elapsed,
+            "resumed_at": resumed_at,
             "reference_returns": self.reference,
         }
         if config.env.spec.startswith("atari:"):

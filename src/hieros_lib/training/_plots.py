@@ -13,7 +13,7 @@ import numpy as np
 
 from hieros_lib._io import atomic_write
 
-__all__ = ["draw_plots", "read_jsonl"]
+__all__ = ["draw_plots", "read_jsonl", "save_figure"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _save(figure: Any, path: Path) -> None:
+def save_figure(figure: Any, path: Path) -> None:
+    """Write a matplotlib figure as a PNG, atomically."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     atomic_write(path, lambda handle: handle.write(buffer.getvalue()), what="plot")
@@ -102,7 +103,7 @@ def draw_plots(directory: Path, *, title: str, reference: dict[str, float] | Non
     axis.set_title(f"{title}: episode return")
     if train or evals:
         axis.legend(fontsize=8)
-    _save(figure, plots / "returns.png")
+    save_figure(figure, plots / "returns.png")
     plt.close(figure)
     written.append(plots / "returns.png")
     # world-model losses and reward terms, per level
@@ -130,7 +131,7 @@ def draw_plots(directory: Path, *, title: str, reference: dict[str, float] | Non
             if axis.lines:
                 axis.legend(fontsize=7)
         figure.suptitle(f"{title}: {'world-model losses' if name == 'world_model' else 'reward terms'}")
-        _save(figure, plots / f"{name}.png")
+        save_figure(figure, plots / f"{name}.png")
         plt.close(figure)
         written.append(plots / f"{name}.png")
     return written
