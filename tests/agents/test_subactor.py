@@ -128,11 +128,12 @@ def _statistics(level: Subactor) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in level.state_dict().items()}
 
 
-def test_a_refused_update_moves_no_running_statistic() -> None:
+@pytest.mark.parametrize("space", ["h", "standardized"])
+def test_a_refused_update_moves_no_running_statistic(space: str) -> None:
     """A non-finite actor-critic batch (NaN rewards in imagination) or an infinite gradient norm skips the
-    update and leaves every parameter, return scale, slow critic and variance EMA as it was; the next
-    good update moves them (and they stay finite)."""
-    level = build("s5wm", autoencoder=True, novelty=True)
+    update and leaves every parameter, return scale, slow critic and variance (and mean) EMA as it was;
+    the next good update moves them (and they stay finite)."""
+    level = build("s5wm", autoencoder=True, novelty=True, subgoal_space=space)
     batch = random_level_batch(4, 8, obs_shape=(SIZE, SIZE, 3), num_actions=A)
     g = torch.Generator().manual_seed(0)
     assert float(level.train_step(batch, generator=g)["nonfinite"]) == 0.0
@@ -162,7 +163,8 @@ def test_a_refused_update_moves_no_running_statistic() -> None:
     metrics = level.train_step(batch, generator=g)
     assert float(metrics["nonfinite"]) == 0.0
     after_good = _statistics(level)
-    for key in ("actor_critic.normalizers.extrinsic.high", "autoencoder.h_variance"):
+    keys = ["actor_critic.normalizers.extrinsic.high", "autoencoder.h_variance"]
+    for key in keys + (["autoencoder.h_mean"] if space == "standardized" else []):
         assert bool(torch.isfinite(after_good[key]).all()) and not torch.equal(after_good[key], after[key])
 
 
@@ -188,3 +190,31 @@ def test_policy_refuses_nan_observations_and_goals() -> None:
     action, _ = vector.policy({**step, "obs": torch.full((2, 5), float("nan"))}, vector.initial_state(2),
                               validate=False)
     assert action.shape == (2, 1, A)
+
+
+def test_a_standardized_level_rewards_subgoals_in_the_standardized_space(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hieros_lib.agents._subactor as module
+
+    torch.manual_seed(0)
+    config = SubactorConfig.tiny(autoencoder=True, subgoal_space="standardized", extrinsic_weight=0.0)
+    level = Subactor(config, obs_shape=(SIZE, SIZE, 3), action_shape=(A,), goal_shape=(8, 8))
+    batch = random_level_batch(4, 8, obs_shape=(SIZE, SIZE, 3), num_actions=A)
+    g = torch.Generator().manual_seed(0)
+    level.train_step({**batch, "goal": torch.zeros(4, 8, 8, 8)}, generator=g)  # statistics seen once
+    goal = torch.nn.functional.one_hot(torch.randint(0, 8, (4, 8, 8)), 8).float()
+    original, seen = module.subgoal_reward, []
+
+    def recording(state: torch.Tensor, target: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        seen.append(target)
+        return original(state, target, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "subgoal_reward", recording)
+    ae = level.autoencoder
+    assert ae is not None and ae.standardize
+    before = copy.deepcopy(ae)  # imagination runs before this step's autoencoder update
+    level.train_step({**batch, "goal": goal}, generator=g)
+    with torch.no_grad():
+        expected = before.standardized(before.decode(goal.flatten(0, 1)))[:, None]
+    assert len(seen) == 1 and torch.allclose(seen[0], expected)

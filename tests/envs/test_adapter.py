@@ -108,8 +108,13 @@ def test_bad_actions_and_nan_observations_are_library_errors() -> None:
 
 
 def test_unsupported_spaces_are_refused_with_what_is_supported() -> None:
-    with pytest.raises(HierosError, match="Discrete"):
-        make_env("gym:Pendulum-v1", seed=0)
+    class MultiAction(Scripted):
+        def __init__(self) -> None:
+            super().__init__(0)
+            self.action_space = gym.spaces.MultiDiscrete([2, 3])
+
+    with pytest.raises(HierosError, match="Discrete action space starting at 0, or a flat Box"):
+        GymAdapter(gym.vector.SyncVectorEnv([MultiAction]), seed=0)
     with pytest.raises(HierosError, match="registered Gymnasium id"):
         make_env("gym:NoSuchEnv-v9", seed=0)
     with pytest.raises(HierosError, match="hieros:<name>"):
@@ -187,7 +192,7 @@ def test_dict_observations_use_their_image() -> None:
         ("gym:CartPole-v1", {"length": 40}, r"options: 'CartPole-v1' does not take \['length'\]"),
         ("atari:Pong", {"length": 40}, r"options: expected options of the Atari protocol"),
         ("hieros:catch", {"asynchronous": "yes"}, "asynchronous: expected True or False"),
-        ("gym:CartPole-v1", {"pixels": 1}, "pixels: expected True or False"),
+        ("gym:CartPole-v1", {"pixels": 1}, "pixels: expected True, False or None"),
     ],
 )
 def test_unknown_options_and_non_bool_flags_are_named(

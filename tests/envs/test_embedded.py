@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hieros_lib.envs import EMBEDDED_ENVS, Catch, PinPad, make_env
+from hieros_lib.envs import EMBEDDED_ENVS, Catch, PinPad, Rooms, make_env
 from hieros_lib.errors import HierosError
 
 
@@ -56,7 +56,7 @@ def test_same_seed_same_episode(cls: type) -> None:
     assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
 
 
-@pytest.mark.parametrize("cls", [Catch, PinPad])
+@pytest.mark.parametrize("cls", [Catch, PinPad, Rooms])
 def test_state_round_trip_continues_identically(cls: type) -> None:
     env = cls(image_size=16, seed=1)
     env.reset()
@@ -91,9 +91,9 @@ def test_image_sizes_and_bad_arguments() -> None:
 
 @pytest.mark.parametrize("name", EMBEDDED_ENVS)
 def test_every_embedded_env_runs_through_the_adapter(name: str) -> None:
-    size = 16 if name.startswith("pinpad") else 8
+    size = 8 if name == "catch" else 16
     env = make_env(f"hieros:{name}", seed=0, num_envs=2, image_size=size, length=12)
-    assert env.num_actions == (5 if name.startswith("pinpad") else 3)
+    assert env.num_actions == {"catch": 3, "rooms": 4}.get(name, 5)
     step = env.reset()
     assert step["obs"].shape == (2, size, size, 3) and step["is_first"].all()
     lasts = 0
@@ -103,3 +103,42 @@ def test_every_embedded_env_runs_through_the_adapter(name: str) -> None:
         assert not step["is_terminal"].any()  # time limits only
     assert lasts == 4  # two 12-step episodes per environment in 30 calls (13 calls per episode)
     env.close()
+
+
+def test_rooms_layout_reward_and_random_coverage() -> None:
+    env = Rooms()
+    assert env.num_free_cells == 156 and env.free.shape == (16, 16)
+    distances = env.distances(env.start)
+    assert distances[env.goal] == 22 and (distances[env.free] >= 0).all()  # every free cell is reachable
+    assert (distances[~env.free] == -1).all()
+    env.reset()
+    for _ in range(3):  # up, up, and into the outer wall: the third move stays
+        env.step(0)
+    assert tuple(env.info()["cell"]) == (env.start[0] - 2, env.start[1])
+    env.reset()
+    # walk the shortest path: the goal gives +1 and ends the episode (terminal), after exactly 22 moves
+    cell, moves = env.start, 0
+    while cell != env.goal:
+        here = env.distances(cell)[env.goal]
+        for action, (dr, dc) in enumerate(((-1, 0), (1, 0), (0, -1), (0, 1))):
+            nxt = (cell[0] + dr, cell[1] + dc)
+            if env.free[nxt] and env.distances(nxt)[env.goal] == here - 1:
+                _, reward, terminated, truncated = env.step(action)
+                cell, moves = nxt, moves + 1
+                assert tuple(env.info()["cell"]) == cell
+                break
+    assert (reward, terminated, truncated, moves) == (1.0, True, False, 22)
+    # uniformly random actions cover well under half of the cells in an episode (the documented 22.7%)
+    rng, covered = np.random.default_rng(0), []
+    for _ in range(60):
+        env.reset()
+        cells, done = {env.start}, False
+        while not done:
+            _, _, terminated, truncated = env.step(int(rng.integers(4)))
+            cells.add(tuple(env.info()["cell"]))
+            done = terminated or truncated
+        covered.append(len(cells) / env.num_free_cells)
+    assert 0.15 < float(np.mean(covered)) < 0.3 and max(covered) < 0.5
+    free = Rooms(reward=False, length=5)
+    free.reset()
+    assert [free.step(3)[1:] for _ in range(5)][-1] == (0.0, False, True)

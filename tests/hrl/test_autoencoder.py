@@ -9,7 +9,7 @@ import torch
 
 from hieros_lib.errors import HierosError
 from hieros_lib.hrl import SubgoalAutoencoder, novelty_reward
-from hieros_lib.nn import categorical_kl, symlog
+from hieros_lib.nn import categorical_kl, symlog, unimix_logits
 
 
 def test_shapes_and_onehot() -> None:
@@ -148,3 +148,30 @@ def test_state_dict_round_trip_and_seeded_loss() -> None:
     a, _ = ae.loss(h, generator=torch.Generator().manual_seed(3))
     b, _ = other.loss(h, generator=torch.Generator().manual_seed(3))
     assert a.item() == b.item()
+
+
+def test_the_standardized_space_tracks_the_mean_and_is_what_the_encoder_reads() -> None:
+    """h with one large component shared by every state (as a world model's h can have): standardised by
+    the running mean and deviation, the encoder's input is the differences between states."""
+    gen = torch.Generator().manual_seed(0)
+    offset = 10.0 * torch.randn(32, generator=gen)
+    centers = offset + 0.3 * torch.randn(16, 32, generator=gen)
+    torch.manual_seed(0)
+    ae = SubgoalAutoencoder(32, hidden=64, standardize=True)
+    assert "h_mean" in ae.state_dict() and "h_mean" not in SubgoalAutoencoder(32).state_dict()
+    with pytest.raises(HierosError, match="standardize=True"):
+        SubgoalAutoencoder(32).standardized(centers)
+    batch = centers[torch.randint(0, 16, (256,), generator=gen)]
+    mean, variance = ae.mean_step(batch), ae.variance_step(batch)
+    assert torch.allclose(mean, batch.mean(0)) and torch.equal(ae.h_mean, torch.zeros(32))  # not yet set
+    ae.commit_mean(mean)
+    ae.commit_variance(variance)
+    standardized = ae.standardized(batch)
+    assert standardized.mean(0).abs().max() < 1e-4
+    assert (standardized.var(0, unbiased=False) - 1).abs().max() < 1e-3
+    # the next batch moves the EMAs by variance_rate
+    assert torch.allclose(ae.mean_step(batch + 1.0), mean + ae.variance_rate)
+    # the encoder reads the standardised h, not symlog(h)
+    with torch.no_grad():
+        raw = ae.encoder(ae.standardized(centers)).unflatten(-1, (8, 8))
+        assert torch.allclose(ae.logits(centers), unimix_logits(raw, ae.unimix))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -54,6 +55,13 @@ class ActorCriticConfig:
         grad_clip: Gradient norm clip of both (100).
         weight_decay: AdamW's decoupled weight decay (0, appendix E; the official code leaves
             ``torch.optim.AdamW``'s silent default of 0.01 in place).
+        min_std: Smallest standard deviation of a continuous actor (DreamerV3: 0.1).
+        max_std: Largest standard deviation of a continuous actor (DreamerV3: 1.0).
+
+    A continuous actor learns with the likelihood-ratio (REINFORCE) gradient on the normalised advantages,
+    as a discrete one does: DreamerV3's current version (its Nature paper and code). The 2023 version's
+    dynamics backpropagation for continuous actions (the gradient of the normalised returns through the
+    sampled actions and the world model) is not implemented.
     """
 
     units: int = 256
@@ -72,6 +80,8 @@ class ActorCriticConfig:
     eps: float = 1e-5
     grad_clip: float = 100.0
     weight_decay: float = 0.0
+    min_std: float = 0.1
+    max_std: float = 1.0
 
     def __post_init__(self) -> None:
         check_int(self.units, "units", minimum=1)
@@ -85,6 +95,8 @@ class ActorCriticConfig:
             check_float(getattr(self, name), name, minimum=0.0)
         for name in ("actor_lr", "critic_lr", "eps", "grad_clip", "return_rate"):
             check_float(getattr(self, name), name, minimum=0.0, exclusive_minimum=True)
+        check_float(self.min_std, "min_std", minimum=0.0, exclusive_minimum=True)
+        check_float(self.max_std, "max_std", minimum=self.min_std)
 
 
 class ActorCriticLoss(NamedTuple):
@@ -105,14 +117,17 @@ class ActorCriticLoss(NamedTuple):
 
 
 class ActorCritic(nn.Module):
-    r"""A discrete actor and one two-hot critic per reward term, trained on imagined trajectories.
+    r"""An actor and one two-hot critic per reward term, trained on imagined trajectories.
 
-    **Actor.** ``groups`` categoricals of ``classes`` classes (``groups = 1`` for an environment's
-    ``A`` actions, ``8 x 8`` for the subgoals of a higher Hieros level), each mixed with ``unimix``
-    uniform; actions are one-hot. Its input is equation 3 of the Hieros paper: the model features
-    ``(h_t, z_t)``, ``symlog`` of the predicted reward, the continuation probability and the entropy of
-    the prior, and the one-hot subgoal of the level above if there is one. The critics read the same
-    input.
+    **Actor.** Discrete: ``groups`` categoricals of ``classes`` classes (``groups = 1`` for an
+    environment's ``A`` actions, ``8 x 8`` for the subgoals of a higher Hieros level), each mixed with
+    ``unimix`` uniform; actions are one-hot. Continuous (``continuous=True``, ``groups = 1``, ``classes =
+    d``): DreamerV3's bounded normal, ``N(tanh(mu), sigma)`` per dimension with ``sigma = (max_std -
+    min_std) * sigmoid(s + 2) + min_std``; a sample is clipped to ``[-1, 1]`` before it is executed (the
+    world model sees the clipped action), and its mode is ``tanh(mu)``. Its input is equation 3 of the
+    Hieros paper: the model features ``(h_t, z_t)``, ``symlog`` of the predicted reward, the continuation
+    probability and the entropy of the prior, and the one-hot subgoal of the level above if there is one.
+    The critics read the same input.
 
     **Critics.** One per reward term (``extrinsic``, ``subgoal``, ``novelty``): an MLP with a 255-bin
     two-hot head in symlog space, a slow copy updated as an EMA (rate 0.02) and the regulariser
@@ -137,6 +152,7 @@ class ActorCritic(nn.Module):
         action_groups: Number of categoricals of an action (1 for environment actions).
         action_classes: Classes of each categorical.
         goal_dim: Size of the flattened subgoal input (0 for none).
+        continuous: Continuous actions of ``action_classes`` dimensions (``action_groups`` must be 1).
         terms: The reward terms with a critic, a subset of :data:`REWARD_TERMS`.
         weights: Weight of each term in the advantage (:class:`~hieros_lib.hrl.RewardWeights` for the
             terms not given: equation 1's 1, 0.3, 0.1).
@@ -157,6 +173,7 @@ class ActorCritic(nn.Module):
         action_classes: int,
         *,
         goal_dim: int = 0,
+        continuous: bool = False,
         terms: Sequence[str] = ("extrinsic",),
         weights: Mapping[str, float] | None = None,
         config: ActorCriticConfig | None = None,
@@ -169,6 +186,9 @@ class ActorCritic(nn.Module):
         self.groups = check_int(action_groups, "action_groups", minimum=1)
         self.classes = check_int(action_classes, "action_classes", minimum=1)
         self.goal_dim = check_int(goal_dim, "goal_dim", minimum=0)
+        self.continuous = bool(continuous)
+        check(not self.continuous or self.groups == 1, "action_groups", "1 for continuous actions",
+              got=self.groups)
         terms = tuple(terms)
         check(
             len(terms) >= 1 and len(set(terms)) == len(terms) and set(terms) <= set(REWARD_TERMS),
@@ -182,7 +202,8 @@ class ActorCritic(nn.Module):
         check(sum(self.weights.values()) > 0, "weights", "at least one positive weight", got=self.weights)
         self.input_dim = feature_dim + (3 if config.extra_inputs else 0) + goal_dim
         units, layers = config.units, config.layers
-        self.actor = MLP(self.input_dim, self.groups * self.classes, hidden=units, layers=layers)
+        outputs = self.groups * self.classes * (2 if self.continuous else 1)  # continuous: mean and std
+        self.actor = MLP(self.input_dim, outputs, hidden=units, layers=layers)
         critics = {t: MLP(self.input_dim, config.value_bins, hidden=units, layers=layers) for t in terms}
         for critic in critics.values():  # DreamerV3: the value head starts at zero
             last = critic.net[-1]
@@ -196,7 +217,8 @@ class ActorCritic(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"input_dim={self.input_dim}, action=({self.groups}, {self.classes}), terms={self.terms}, "
+            f"input_dim={self.input_dim}, action=({self.groups}, {self.classes}"
+            f"{', continuous' if self.continuous else ''}), terms={self.terms}, "
             f"weights={self.weights}"
         )
 
@@ -239,23 +261,59 @@ class ActorCritic(nn.Module):
         return torch.cat(parts, -1)
 
     # ----------------------------------------------------------------------------------------- actor
+    def policy_params(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The actor's distribution: discrete, the (uniform-mixed) log-probabilities ``(..., groups,
+        classes)``; continuous, ``(..., 1, d, 2)`` holding the mean ``tanh(mu)`` and the standard
+        deviation of every dimension."""
+        if not self.continuous:
+            raw = self.actor(inputs).unflatten(-1, (self.groups, self.classes))
+            return unimix_logits(raw, self.config.unimix)
+        raw = self.actor(inputs).unflatten(-1, (1, self.classes, 2))
+        low, high = self.config.min_std, self.config.max_std
+        std = (high - low) * torch.sigmoid(raw[..., 1] + 2.0) + low
+        return torch.stack([torch.tanh(raw[..., 0]), std], -1)
+
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The actor's (uniform-mixed) log-probabilities ``(..., groups, classes)``."""
-        raw = self.actor(inputs).unflatten(-1, (self.groups, self.classes))
-        return unimix_logits(raw, self.config.unimix)
+        """The actor's (uniform-mixed) log-probabilities ``(..., groups, classes)`` (discrete actors)."""
+        check(not self.continuous, "logits", "a discrete actor (use policy_params for a continuous one)")
+        return self.policy_params(inputs)
+
+    def sample(self, params: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A sample of :meth:`policy_params`' distribution: one-hot ``(..., groups, classes)`` (straight
+        through), or continuous ``(..., 1, d)``, reparameterised (``mean + std * eps``) and not clipped."""
+        if not self.continuous:
+            return sample_onehot(params, generator=generator)
+        mean, std = params[..., 0], params[..., 1]
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + std * noise
 
     def act(
         self, inputs: torch.Tensor, *, sample: bool = True, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """One-hot actions ``(..., groups, classes)``: a sample, or the mode of each categorical."""
-        logits = self.logits(inputs)
+        """Actions to execute: one-hot ``(..., groups, classes)``, a sample or the mode of each
+        categorical; or continuous ``(..., 1, d)`` in ``[-1, 1]``, a sample clipped to it or the mean."""
+        params = self.policy_params(inputs)
+        if self.continuous:
+            action = self.sample(params, generator=generator).clamp(-1.0, 1.0) if sample else params[..., 0]
+            return action.detach()
         if sample:
-            return sample_onehot(logits, generator=generator).detach()
-        return F.one_hot(logits.argmax(-1), self.classes).to(logits.dtype)
+            return sample_onehot(params, generator=generator).detach()
+        return F.one_hot(params.argmax(-1), self.classes).to(params.dtype)
 
-    def log_prob(self, logits: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """``ln pi(action)`` summed over the categoricals, ``(...)``."""
-        return (categorical_log_probs(logits) * action).sum((-2, -1))
+    def log_prob(self, params: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``ln pi(action)`` summed over the categoricals (or the dimensions), ``(...)``."""
+        if not self.continuous:
+            return (categorical_log_probs(params) * action).sum((-2, -1))
+        mean, std = params[..., 0], params[..., 1]
+        log_density = -0.5 * ((action - mean) / std).square() - std.log() - 0.5 * math.log(2 * math.pi)
+        return log_density.sum((-2, -1))
+
+    def entropy(self, params: torch.Tensor) -> torch.Tensor:
+        """The entropy of the actor's distribution, summed over categoricals (or dimensions), ``(...)``."""
+        if not self.continuous:
+            return categorical_entropy(params).sum(-1)
+        std = params[..., 1]
+        return (std.log() + 0.5 * math.log(2 * math.pi * math.e)).sum((-2, -1))
 
     # --------------------------------------------------------------------------------------- critics
     def value(self, term: str, inputs: torch.Tensor, *, slow: bool = False) -> torch.Tensor:
@@ -298,7 +356,8 @@ class ActorCritic(nn.Module):
         Args:
             inputs: ``(N, H + 1, input_dim)`` inputs of the ``H + 1`` states (no gradient needed:
                 they are detached here).
-            actions: ``(N, H + 1, groups, classes)`` one-hot actions taken after each state.
+            actions: ``(N, H + 1, groups, classes)`` actions taken after each state: one-hot, or for a
+                continuous actor the samples as drawn (before clipping).
             rewards: ``{term: (N, H + 1)}`` reward of arriving at each state, for every term.
             cont: ``(N, H + 1)`` continuation; ``cont[:, 0]`` the start state's true continuation.
 
@@ -342,11 +401,13 @@ class ActorCritic(nn.Module):
             metrics[f"reward/{term}"] = rewards[term][:, 1:].detach().mean()
             metrics[f"return_scale/{term}"] = scale.detach()
         advantage = advantage / total_weight
-        actor_logits = self.logits(inputs[:, :-1])
-        log_prob = self.log_prob(actor_logits, actions[:, :-1].detach())
-        entropy = categorical_entropy(actor_logits).sum(-1)
+        params = self.policy_params(inputs[:, :-1])
+        log_prob = self.log_prob(params, actions[:, :-1].detach())
+        entropy = self.entropy(params)
         actor_loss = (weight[:, :-1] * (-log_prob * advantage - config.entropy_scale * entropy)).mean()
         metrics["actor/entropy"] = entropy.detach().mean()
+        if self.continuous:
+            metrics["actor/std"] = params[..., 1].detach().mean()
         metrics["actor/advantage"] = advantage.mean()
         metrics["actor/advantage_abs"] = advantage.abs().mean()
         metrics["actor/loss"] = actor_loss.detach()

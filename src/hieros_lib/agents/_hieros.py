@@ -50,7 +50,10 @@ class Hieros(nn.Module):
     Args:
         config: :class:`HierosConfig`.
         obs_shape: The environment's observation shape, ``(H, W, C)`` or ``(D,)``.
-        num_actions: The environment's number of actions.
+        num_actions: The environment's number of discrete actions, or with ``continuous`` the size ``d``
+            of its continuous actions.
+        continuous: The environment takes continuous actions in ``[-1, 1]^d`` (level 0 gets DreamerV3's
+            bounded normal actor; the levels above still choose discrete subgoals).
         num_envs: ``N``, the environments acted in.
         device: Device of the parameters and of the tensors :meth:`policy` returns.
 
@@ -75,6 +78,7 @@ class Hieros(nn.Module):
         obs_shape: tuple[int, ...],
         num_actions: int,
         num_envs: int = 1,
+        continuous: bool = False,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
@@ -82,6 +86,7 @@ class Hieros(nn.Module):
         self.config = config
         self.num_envs = check_int(num_envs, "num_envs", minimum=1)
         self.num_actions = check_int(num_actions, "num_actions", minimum=1)
+        self.continuous = bool(continuous)
         base = config.level
         goal = (base.subgoal_groups, base.subgoal_classes)
         levels: list[Subactor] = []
@@ -91,7 +96,12 @@ class Hieros(nn.Module):
             action_shape: tuple[int, ...] = (num_actions,) if i == 0 else goal
             goal_shape = goal if i < config.levels - 1 else None
             level = Subactor(
-                level_config, obs_shape=obs, action_shape=action_shape, goal_shape=goal_shape, device=device
+                level_config,
+                obs_shape=obs,
+                action_shape=action_shape,
+                goal_shape=goal_shape,
+                continuous=self.continuous and i == 0,
+                device=device,
             )
             levels.append(level)
             features = level.model.feature_dim
@@ -215,7 +225,8 @@ class Hieros(nn.Module):
                 that is not a :class:`HierosState` of this agent, or (``validate``) a non-finite value.
 
         Returns:
-            ``(action, state, steps)``: ``(N,)`` action indices for the environment, the new state, and
+            ``(action, state, steps)``: the environment's actions (``(N,)`` indices, or ``(N, d)``
+            floats in ``[-1, 1]`` for continuous actions), the new state, and
             per level the :class:`LevelStep` it took (store them, e.g. with
             :meth:`HierosReplay.add <hieros_lib.agents.HierosReplay.add>`, when training).
         """
@@ -270,7 +281,7 @@ class Hieros(nn.Module):
                 "is_first": first,
                 "is_last": last,
                 "is_terminal": terminal,
-                "action": actions[i].argmax(-1)[:, 0] if i == 0 else actions[i].flatten(1),
+                "action": self._env_action(actions[0]) if i == 0 else actions[i].flatten(1),
             }
             if i < num_levels - 1:
                 data["goal"] = goals[i]
@@ -283,7 +294,11 @@ class Hieros(nn.Module):
             windows[i] = where_state(active[i], torch.zeros_like(windows[i]), windows[i])
         levels = tuple(SubactorState(posteriors[i], actions[i]) for i in range(num_levels))
         new_state = HierosState(levels, tuple(goals), tuple(windows), rewards, counts, tau)
-        return actions[0].argmax(-1)[:, 0], new_state, steps
+        return self._env_action(actions[0]), new_state, steps
+
+    def _env_action(self, action: torch.Tensor) -> torch.Tensor:
+        """Level 0's action as the environment takes it: ``(N,)`` indices, or ``(N, d)`` floats."""
+        return action[:, 0] if self.continuous else action.argmax(-1)[:, 0]
 
     # ---------------------------------------------------------------------------------- training
     def train_step(

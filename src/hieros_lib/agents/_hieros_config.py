@@ -110,8 +110,9 @@ class LevelStep(NamedTuple):
     Attributes:
         mask: ``(N,)`` bool, the environments where the level took a step.
         data: The step fields, ``(N, ...)`` tensors: ``obs``, ``reward``, ``is_first``, ``is_last``,
-            ``is_terminal``, ``action`` (an index for level 0, the flattened one-hot subgoal above it) and
-            ``goal`` (the subgoal the level held, for every level but the top).
+            ``is_terminal``, ``action`` (an index for level 0, or a ``(d,)`` vector for continuous
+            actions; the flattened one-hot subgoal above it) and ``goal`` (the subgoal the level held,
+            for every level but the top).
     """
 
     mask: torch.Tensor

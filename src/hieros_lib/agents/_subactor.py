@@ -64,6 +64,10 @@ class SubactorConfig:
         goal_input: How a received subgoal enters the actor and critics: ``"encoded"``, the 8 x 8 one-hot
             code (the paper), or ``"decoded"`` by this level's autoencoder into ``h`` space (Director;
             ablation G.7).
+        subgoal_space: Where subgoals live: ``"h"``, the world model's ``h`` as it is (the paper), or
+            ``"standardized"``, ``h`` less its running mean over its running deviation per dimension,
+            for the autoencoder's encoder and the subgoal reward (a departure: see
+            :class:`~hieros_lib.hrl.SubgoalAutoencoder` and the docs' "Does the hierarchy help?").
         skip_nonfinite: Skip an update whose loss or gradient norm is not finite (reported as
             ``nonfinite`` in the metrics; one host synchronisation per update to check). Running
             statistics (return scales, the autoencoder's variance, slow critics) move only with an
@@ -101,6 +105,7 @@ class SubactorConfig:
     extrinsic_weight: float = RewardWeights().extrinsic
     novelty: bool = False
     goal_input: str = "encoded"
+    subgoal_space: str = "h"
     skip_nonfinite: bool = True
     compile: str = "none"
     compile_backend: str = "inductor"
@@ -123,6 +128,8 @@ class SubactorConfig:
         for name in ("autoencoder_beta", "subgoal_weight", "novelty_weight", "extrinsic_weight"):
             check_float(getattr(self, name), name, minimum=0.0)
         check(not self.novelty or self.autoencoder, "novelty", "autoencoder=True (novelty is its error)")
+        check(self.subgoal_space in ("h", "standardized"), "subgoal_space", "'h' or 'standardized'",
+              got=repr(self.subgoal_space))
         check(self.goal_input in ("encoded", "decoded"), "goal_input", "'encoded' or 'decoded'",
               got=repr(self.goal_input))
         check(self.compile in _COMPILE_MODES, "compile", f"one of {_COMPILE_MODES}", got=repr(self.compile))
@@ -194,8 +201,11 @@ class Subactor(nn.Module):
     Args:
         config: :class:`SubactorConfig`.
         obs_shape: ``(H, W, C)`` uint8 images or ``(D,)`` float vectors.
-        action_shape: ``(A,)`` discrete actions, or ``(groups, classes)`` (a higher level's subgoals).
+        action_shape: ``(A,)`` discrete actions, or ``(groups, classes)`` (a higher level's subgoals), or
+            with ``continuous`` ``(d,)`` continuous actions in ``[-1, 1]``.
         goal_shape: ``(groups, classes)`` of the subgoals this level receives, or None (the top level).
+        continuous: Continuous actions: ``action_shape = (d,)``, DreamerV3's bounded normal actor
+            (:class:`ActorCritic`); actions are ``(N, 1, d)`` floats in ``[-1, 1]``.
         device: Device of the parameters.
 
     Examples:
@@ -216,16 +226,20 @@ class Subactor(nn.Module):
         obs_shape: tuple[int, ...],
         action_shape: tuple[int, ...],
         goal_shape: tuple[int, int] | None = None,
+        continuous: bool = False,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
         check(isinstance(config, SubactorConfig), "config", "a SubactorConfig", got=type(config).__name__)
+        self.continuous = bool(continuous)
         obs_shape = tuple(int(d) for d in obs_shape)
         check(len(obs_shape) in (1, 3) and all(d >= 1 for d in obs_shape), "obs_shape",
               "(H, W, C) for images or (D,) for vectors", got=obs_shape)
         action_shape = tuple(int(d) for d in action_shape)
         check(len(action_shape) in (1, 2) and all(d >= 1 for d in action_shape), "action_shape",
               "(A,) or (groups, classes)", got=action_shape)
+        check(not self.continuous or len(action_shape) == 1, "action_shape", "(d,) for continuous actions",
+              got=action_shape)
         if goal_shape is not None:
             goal_shape = (int(goal_shape[0]), int(goal_shape[1]))
         self.config = config
@@ -259,7 +273,8 @@ class Subactor(nn.Module):
         else:
             goal_dim = self.model.deter_dim
         self.actor_critic = ActorCritic(self.model.feature_dim, self.groups, self.classes, goal_dim=goal_dim,
-                                        terms=terms, weights=weights, config=config.actor_critic)
+                                        continuous=self.continuous, terms=terms, weights=weights,
+                                        config=config.actor_critic)
         self.autoencoder: SubgoalAutoencoder | None = None
         if config.autoencoder:
             self.autoencoder = SubgoalAutoencoder(
@@ -269,6 +284,7 @@ class Subactor(nn.Module):
                 hidden=config.autoencoder_hidden,
                 layers=config.autoencoder_layers,
                 beta=config.autoencoder_beta,
+                standardize=config.subgoal_space == "standardized",
             )
             if goal_shape is not None:
                 expected = (config.subgoal_groups, config.subgoal_classes)
@@ -405,7 +421,8 @@ class Subactor(nn.Module):
                 :class:`~hieros_lib.envs.GymAdapter` does, passes False). Shapes are checked always.
 
         Returns:
-            ``(action, state)``: one-hot ``(N, groups, classes)`` and the new state.
+            ``(action, state)``: one-hot ``(N, groups, classes)`` (continuous: ``(N, 1, d)`` in
+            ``[-1, 1]``) and the new state.
 
         Raises:
             HierosError: On a malformed step, a goal for a level without one (or none for a level with
@@ -542,8 +559,13 @@ class Subactor(nn.Module):
         ac = self.actor_critic
         act = self._compiled.get("act", ac.act)
 
+        drawn: list[torch.Tensor] = []  # continuous samples as drawn, for their log-probability
+
         def policy(step: ImaginedStep) -> torch.Tensor:
             inputs = ac.inputs(step.features, step.reward, step.cont, step.entropy, goal_in)
+            if ac.continuous:
+                drawn.append(ac.sample(ac.policy_params(inputs), generator=generator))
+                return drawn[-1].clamp(-1.0, 1.0).flatten(-2)  # what the environment would execute
             return act(inputs, sample=True, generator=generator).flatten(-2)
 
         with self._autocast():
@@ -560,13 +582,20 @@ class Subactor(nn.Module):
         if "subgoal" in ac.terms:
             assert self.autoencoder is not None and start_goal is not None
             target = self.autoencoder.decode(start_goal)
-            rewards["subgoal"] = subgoal_reward(imag.deter, target[:, None])
+            if self.autoencoder.standardize:  # states and subgoals compared in the standardised space
+                rewards["subgoal"] = subgoal_reward(self.autoencoder.standardized(imag.deter),
+                                                    self.autoencoder.standardized(target)[:, None])
+            else:
+                rewards["subgoal"] = subgoal_reward(imag.deter, target[:, None])
         if "novelty" in ac.terms:
             assert self.autoencoder is not None
             rewards["novelty"] = novelty_reward(imag.deter, self.autoencoder)
         start_cont = (~batch["is_terminal"]).flatten().to(imag.cont.dtype)
         cont = torch.cat([start_cont[:, None], imag.cont[:, 1:]], 1)
-        actions = imag.actions.unflatten(-1, (self.groups, self.classes))
+        if ac.continuous:
+            actions = torch.stack(drawn, 1)
+        else:
+            actions = imag.actions.unflatten(-1, (self.groups, self.classes))
         metrics = {
             "imagination/cont": imag.cont[:, 1:].mean(),
             "imagination/prior_entropy": imag.entropy.mean(),
@@ -604,6 +633,7 @@ class Subactor(nn.Module):
         assert self.autoencoder is not None
         h = self.model.deter(out.observed.posterior).detach().float()
         variance = self.autoencoder.variance_step(h)
+        mean = self.autoencoder.mean_step(h) if self.autoencoder.standardize else None
         loss, ae_metrics = self.autoencoder.loss(h, generator=generator, variance=variance)
         opt = self._optimizers["autoencoder"]
         opt.zero_grad(set_to_none=True)
@@ -613,6 +643,8 @@ class Subactor(nn.Module):
             return {"nonfinite": torch.ones(())}
         opt.step()
         self.autoencoder.commit_variance(variance)  # the variance EMA moves only with an accepted update
+        if mean is not None:
+            self.autoencoder.commit_mean(mean)
         return {f"autoencoder/{k}": v for k, v in ae_metrics.items()}
 
     @staticmethod

@@ -4,10 +4,11 @@
   ``step(actions)``, returning dicts of ``(N, ...)`` arrays with ``obs``, ``reward``, ``is_first``,
   ``is_last`` and ``is_terminal``.
 * :func:`make_atari100k`: the Atari 100k protocol on ale-py (its ROMs are bundled).
-* :func:`make_env`: any of them from a spec string, ``atari:Pong``, ``gym:CartPole-v1`` or
-  ``hieros:pinpad-three``.
-* Two embedded games in pure NumPy, no download: :class:`Catch` (reactive, dense reward) and
-  :class:`PinPad` (visit pads in order, sparse reward).
+* :func:`make_env`: any of them from a spec string, ``atari:Pong``, ``gym:CartPole-v1``,
+  ``gym:Pendulum-v1`` (continuous actions), ``dmc:walker-walk`` or ``hieros:pinpad-three``.
+* Three embedded games in pure NumPy, no download: :class:`Catch` (reactive, dense reward),
+  :class:`PinPad` (visit pads in order, sparse reward) and :class:`Rooms` (rooms joined by doors, a
+  sparse reward far from the start; the agent's cell exposed for measuring exploration).
 
 Gymnasium (and ale-py, OpenCV) are imported only when an environment is made: ``pip install
 "hieros-lib[envs]"`` for Gymnasium and the embedded games, ``"hieros-lib[atari]"`` for Atari.
@@ -22,6 +23,7 @@ from hieros_lib._games import ATARI100K_GAMES, atari_game, atari_rom_id
 from hieros_lib.envs._adapter import STEP_FIELDS, GymAdapter
 from hieros_lib.envs._catch import Catch
 from hieros_lib.envs._pinpad import PinPad
+from hieros_lib.envs._rooms import Rooms
 from hieros_lib.errors import check, check_float, check_int
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "Catch",
     "GymAdapter",
     "PinPad",
+    "Rooms",
     "atari_game",
     "atari_rom_id",
     "make_atari100k",
@@ -39,6 +42,7 @@ __all__ = [
 
 EMBEDDED_ENVS: tuple[str, ...] = (
     "catch",
+    "rooms",
     "pinpad-three",
     "pinpad-four",
     "pinpad-five",
@@ -150,7 +154,9 @@ def make_env(
     num_envs: int = 1,
     asynchronous: bool = False,
     image_size: int | None = 64,
-    pixels: bool = False,
+    pixels: bool | None = None,
+    action_repeat: int | None = None,
+    camera: int | None = None,
     **kwargs: Any,
 ) -> GymAdapter:
     """``N`` environments from a spec string, behind a :class:`GymAdapter`.
@@ -159,16 +165,29 @@ def make_env(
 
     - ``atari:<Game>``: :func:`make_atari100k` (``kwargs`` go to it), e.g. ``atari:Pong``,
       ``atari:ms_pacman``;
-    - ``hieros:<name>``: an embedded game, one of :data:`EMBEDDED_ENVS` (``catch``, ``pinpad-three`` ...
-      ``pinpad-eight``); ``kwargs`` go to its class (e.g. ``length=500``);
+    - ``hieros:<name>``: an embedded game, one of :data:`EMBEDDED_ENVS` (``catch``, ``rooms``,
+      ``pinpad-three`` ... ``pinpad-eight``); ``kwargs`` go to its class (e.g. ``length=500``);
+      ``hieros:rooms`` steps carry the agent's cell as the field ``"cell"``;
     - ``gym:<id>`` (or a bare ``<id>``): any registered Gymnasium id, made with ``gymnasium.make(id,
       **kwargs)``. Packages that register ids on import are imported for you for ``ALE/``,
       ``MiniGrid-`` / ``BabyAI-`` (minigrid) and ``MinAtar/`` ids, or name one as ``gym:module:id``.
+      The MuJoCo tasks (``gym:HalfCheetah-v5``, ``gym:Hopper-v5``, ...) need the ``mujoco`` extra.
+    - ``dmc:<domain>-<task>``: a task of the DeepMind Control Suite (``dm-control``, the ``dmc`` extra),
+      e.g. ``dmc:walker-walk``, ``dmc:cartpole-swingup``, ``dmc:ball_in_cup-catch``, observed from pixels
+      as DreamerV3 does: the rendering of the domain's camera (``camera``: 2 for quadruped, 0 otherwise)
+      at ``image_size`` (64), every action repeated twice (``action_repeat=2``); the suite's 1000-step
+      time limit is a truncation. ``pixels=False`` observes the proprioceptive vector instead. Rendering
+      without a display needs ``MUJOCO_GL=egl`` (or ``osmesa``) in the environment.
 
     Observations: uint8 images ``(H, W, C)`` are resized to ``image_size`` x ``image_size`` (``None``
     keeps their size); a dict observation is reduced to its ``"image"`` entry (MiniGrid); vectors are
     passed on as float32; ``pixels=True`` observes the ``rgb_array`` rendering instead (for envs whose
-    observation is a vector, e.g. ``gym:CartPole-v1``). Only ``Discrete`` action spaces are supported.
+    observation is a vector, e.g. ``gym:CartPole-v1``; the ``pixels`` extra installs pygame for the
+    classic-control renderings).
+
+    Actions: ``Discrete`` spaces take indices; flat ``Box`` spaces with finite bounds (``gym:Pendulum-v1``,
+    the MuJoCo tasks, DMC) take ``(N, d)`` floats in ``[-1, 1]``, rescaled to the bounds by
+    :class:`GymAdapter` (``env.continuous``).
 
     Args:
         spec: The spec string.
@@ -176,7 +195,11 @@ def make_env(
         num_envs: Parallel environments ``N``.
         asynchronous: One subprocess per environment (``AsyncVectorEnv``) instead of in-process.
         image_size: Side of image observations (embedded games: a multiple of their grid, 8 or 16).
-        pixels: Observe rendered frames instead of the environment's observation.
+        pixels: Observe rendered frames instead of the environment's observation (None: no for
+            ``gym:``, yes for ``dmc:``).
+        action_repeat: Repeat every action this many times, summing the rewards (``gym:`` default 1,
+            ``dmc:`` 2; Atari has its ``frame_skip``).
+        camera: The camera a ``dmc:`` task is rendered with (the domain's default if None).
         **kwargs: Passed to the environment (see above).
 
     Returns:
@@ -195,10 +218,12 @@ def make_env(
     check(isinstance(spec, str) and spec.strip() != "", "spec", "a spec string such as 'atari:Pong', "
           "'gym:CartPole-v1' or 'hieros:catch'", got=repr(spec))
     check(isinstance(asynchronous, bool), "asynchronous", "True or False", got=repr(asynchronous))
-    check(isinstance(pixels, bool), "pixels", "True or False", got=repr(pixels))
+    check(pixels is None or isinstance(pixels, bool), "pixels", "True, False or None", got=repr(pixels))
     kind, sep, name = spec.partition(":")
-    if not sep or kind not in ("atari", "gym", "hieros"):
+    if not sep or kind not in ("atari", "gym", "hieros", "dmc"):
         kind, name = "gym", spec
+    check(kind in ("gym", "dmc") or (action_repeat is None and camera is None), "action_repeat",
+          "None except for gym: and dmc: specs (Atari has frame_skip)", got=repr(action_repeat))
     if kind == "atari":
         size = 64 if image_size is None else image_size
         fixed = {"game", "seed", "num_envs", "asynchronous", "image_size"}
@@ -216,6 +241,17 @@ def make_env(
     if kind == "hieros":
         check(not pixels, "pixels", "False for the embedded games (they are observed as pixels already)")
         fn = _gym.embedded_fn(name, image_size, kwargs)
+        info_keys = ("cell",) if name == "rooms" else ()
+        return _gym.vectorize([fn] * n, seed=seed, asynchronous=asynchronous, name=spec, info_keys=info_keys)
+    elif kind == "dmc":
+        from hieros_lib.envs import _dmc
+
+        check(not kwargs, "options", "only image_size, action_repeat, camera and pixels for dmc: specs",
+              got=sorted(kwargs))
+        repeat = 2 if action_repeat is None else action_repeat
+        fn = _dmc.dmc_fn(name, image_size=image_size or 64, action_repeat=repeat, camera=camera,
+                         pixels=pixels is not False)
     else:
-        fn = _gym.gym_fn(name, image_size, bool(pixels), kwargs)
+        check(camera is None, "camera", "None for gym: specs (dmc: only)", got=camera)
+        fn = _gym.gym_fn(name, image_size, bool(pixels), kwargs, action_repeat=action_repeat or 1)
     return _gym.vectorize([fn] * n, seed=seed, asynchronous=asynchronous, name=spec)

@@ -32,6 +32,11 @@ class GymAdapter:
     - ``reward`` float32 ``(N,)``: received on arriving at ``obs``;
     - ``is_first``, ``is_last``, ``is_terminal`` bool ``(N,)``.
 
+    Actions: a ``Discrete`` space takes ``(N,)`` indices (``num_actions`` of them); a flat ``Box`` space
+    with finite bounds (``continuous``) takes ``(N, d)`` floats in ``[-1, 1]``, which the adapter
+    rescales to the space's bounds (``num_actions`` is then ``d``), so the agent sees every
+    continuous space as ``[-1, 1]^d``.
+
     A Gymnasium ``terminated`` becomes ``is_terminal`` and ``is_last``; ``truncated`` (a time limit)
     becomes ``is_last`` only. The step that ends an episode delivers that episode's final observation
     and reward; on the next call that environment starts its next episode: the step holds the reset
@@ -44,12 +49,24 @@ class GymAdapter:
 
     Build one with :func:`~hieros_lib.envs.make_env` or :func:`~hieros_lib.envs.make_atari100k`, or wrap
     a ``gymnasium.vector.SyncVectorEnv`` / ``AsyncVectorEnv`` of your own whose single observation space
-    is a uint8 ``(H, W, C)`` or a float ``(D,)`` Box and whose single action space is ``Discrete``.
+    is a uint8 ``(H, W, C)`` or a float ``(D,)`` Box and whose single action space is ``Discrete`` or a flat
+    float ``Box`` with finite bounds.
 
     Args:
         env: A Gymnasium vector environment in ``NEXT_STEP`` autoreset mode.
         seed: The seed the environment seeds derive from.
         name: A name for messages and logs (e.g. the spec it was made from).
+        info_keys: Entries of the environments' info to pass on as extra step fields, ``(N, ...)``
+            arrays (e.g. ``("cell",)`` for :class:`~hieros_lib.envs.Rooms`: what the trainer measures
+            exploration with; the agent does not read them).
+
+    Attributes:
+        num_envs: ``N``.
+        obs_shape: The observation shape, ``(H, W, C)`` or ``(D,)``.
+        continuous: Whether actions are continuous (a ``Box`` space).
+        num_actions: The number of discrete actions, or ``d``, the size of a continuous action.
+        action_low: ``(d,)`` lower bounds of a continuous space (None for a discrete one).
+        action_high: ``(d,)`` upper bounds of a continuous space (None for a discrete one).
 
     Raises:
         HierosError: If the spaces or the autoreset mode are not supported.
@@ -66,7 +83,7 @@ class GymAdapter:
         >>> env.close()
     """
 
-    def __init__(self, env: Any, *, seed: int, name: str = "") -> None:
+    def __init__(self, env: Any, *, seed: int, name: str = "", info_keys: tuple[str, ...] = ()) -> None:
         self.env = env
         self.name = name or type(env).__name__
         self.num_envs = check_int(getattr(env, "num_envs", None), "env.num_envs", minimum=1)
@@ -91,21 +108,49 @@ class GymAdapter:
         self._batch_obs_shape = (self.num_envs, *shape)
         self.obs_dtype = np.dtype(np.uint8) if image else np.dtype(np.float32)
         action_space = env.single_action_space
-        check(
-            type(action_space).__name__ == "Discrete" and int(getattr(action_space, "start", 0)) == 0,
-            "env.single_action_space",
-            "a Discrete action space starting at 0 (other action spaces are not supported)",
-            got=action_space,
-        )
-        self.num_actions = int(action_space.n)
+        kind = type(action_space).__name__
+        self.continuous = kind == "Box"
+        self.action_low: np.ndarray | None = None
+        self.action_high: np.ndarray | None = None
+        if self.continuous:
+            low = np.asarray(action_space.low, np.float64)
+            high = np.asarray(action_space.high, np.float64)
+            check(
+                low.ndim == 1 and low.size >= 1 and np.dtype(action_space.dtype).kind == "f",
+                "env.single_action_space",
+                "a flat Box of floats (d,) (reshape other Box spaces with a wrapper of your own)",
+                got=action_space,
+            )
+            check(
+                bool(np.isfinite(low).all() and np.isfinite(high).all() and (high > low).all()),
+                "env.single_action_space",
+                "a Box with finite bounds, low < high (actions in [-1, 1] are rescaled to them)",
+                got=action_space,
+            )
+            self.action_low, self.action_high = low, high
+            self._action_dtype = np.dtype(action_space.dtype)
+            self.num_actions = int(low.size)
+        else:
+            check(
+                kind == "Discrete" and int(getattr(action_space, "start", 0)) == 0,
+                "env.single_action_space",
+                "a Discrete action space starting at 0, or a flat Box of floats with finite bounds",
+                got=action_space,
+            )
+            self.num_actions = int(action_space.n)
         self.seed = check_int(seed, "seed", minimum=0)
+        check(isinstance(info_keys, tuple) and all(isinstance(k, str) and k not in STEP_FIELDS
+                                                   for k in info_keys),
+              "info_keys", "a tuple of info names other than the step fields", got=info_keys)
+        self.info_keys = info_keys
         self._ended = np.zeros(self.num_envs, bool)
         self._started = False
 
     def __repr__(self) -> str:
+        actions = f"continuous {self.num_actions}" if self.continuous else f"{self.num_actions}"
         return (
             f"GymAdapter({self.name!r}, num_envs={self.num_envs}, obs={self.obs_shape} {self.obs_dtype}, "
-            f"num_actions={self.num_actions})"
+            f"actions={actions})"
         )
 
     def __enter__(self) -> GymAdapter:
@@ -115,7 +160,13 @@ class GymAdapter:
         self.close()
 
     def _pack(
-        self, obs: Any, reward: np.ndarray, first: np.ndarray, terminated: np.ndarray, last: np.ndarray
+        self,
+        obs: Any,
+        reward: np.ndarray,
+        first: np.ndarray,
+        terminated: np.ndarray,
+        last: np.ndarray,
+        info: Any = None,
     ) -> dict[str, np.ndarray]:
         obs = np.asarray(obs)
         if obs.shape != self._batch_obs_shape:  # the hot path runs plain comparisons, messages on failure
@@ -128,13 +179,18 @@ class GymAdapter:
                 check(False, "obs", f"finite observations from {self.name}", got=f"NaN or inf in envs {bad}")
         elif obs.dtype != np.uint8:
             obs = obs.astype(np.uint8)
-        return {
+        out = {
             "obs": obs,
             "reward": reward.astype(np.float32),
             "is_first": first,
             "is_last": last,
             "is_terminal": terminated,
         }
+        for key in self.info_keys:
+            check(isinstance(info, dict) and key in info, "env", f"an info entry {key!r} at every step",
+                  got=sorted(info) if isinstance(info, dict) else type(info).__name__)
+            out[key] = np.asarray(info[key])
+        return out
 
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         """Start every environment; all steps have ``is_first``.
@@ -143,33 +199,52 @@ class GymAdapter:
             seed: The seed the ``N`` environments' seeds derive from; the adapter's ``seed`` when ``None``.
         """
         seed = self.seed if seed is None else check_int(seed, "seed", minimum=0)
-        obs, _ = self.env.reset(seed=env_seeds(seed, self.num_envs))
+        obs, info = self.env.reset(seed=env_seeds(seed, self.num_envs))
         self._ended = np.zeros(self.num_envs, bool)
         self._started = True
         n = self.num_envs
         false = np.zeros(n, bool)
-        return self._pack(obs, np.zeros(n, np.float32), np.ones(n, bool), false, false.copy())
+        return self._pack(obs, np.zeros(n, np.float32), np.ones(n, bool), false, false.copy(), info)
 
-    def step(self, actions: Any) -> dict[str, np.ndarray]:
-        """Apply one action index per environment; returns the next step of every environment.
-
-        Args:
-            actions: ``(N,)`` integer action indices in ``[0, num_actions)`` (a list, array or tensor).
-
-        Raises:
-            HierosError: On a wrong shape, a non-integer or out-of-range index, a step before
-                :meth:`reset`, or a non-finite observation from the environment.
-        """
-        check(self._started, "step", "a call to reset() first")
+    def _env_actions(self, actions: Any) -> np.ndarray:
+        """Checked actions in the environment's own form: indices, or vectors rescaled to its bounds."""
         if hasattr(actions, "detach"):
             actions = actions.detach().cpu().numpy()
         actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu":
-            check(False, "actions", f"{self.num_envs} integer action indices, shape ({self.num_envs},)",
+        n = self.num_envs
+        if not self.continuous:
+            if actions.shape != (n,) or actions.dtype.kind not in "iu":
+                check(False, "actions", f"{n} integer action indices, shape ({n},)",
+                      got=f"{actions.dtype} {actions.shape}")
+            if actions.min() < 0 or actions.max() >= self.num_actions:
+                check(False, "actions", f"indices in [0, {self.num_actions})", got=actions.tolist())
+            return actions.astype(np.int64, copy=False)
+        d = self.num_actions
+        if actions.shape != (n, d) or actions.dtype.kind != "f":
+            check(False, "actions", f"float actions of shape ({n}, {d}) in [-1, 1]",
                   got=f"{actions.dtype} {actions.shape}")
-        if actions.min() < 0 or actions.max() >= self.num_actions:
-            check(False, "actions", f"indices in [0, {self.num_actions})", got=actions.tolist())
-        obs, reward, terminated, truncated, _ = self.env.step(actions.astype(np.int64, copy=False))
+        if not np.isfinite(actions).all():
+            check(False, "actions", "finite values", got="NaN or inf")
+        assert self.action_low is not None and self.action_high is not None
+        unit = np.clip(actions.astype(np.float64), -1.0, 1.0)  # documented: clipped, not refused
+        scaled = self.action_low + (unit + 1.0) * 0.5 * (self.action_high - self.action_low)
+        return scaled.astype(self._action_dtype)
+
+    def step(self, actions: Any) -> dict[str, np.ndarray]:
+        """Apply one action per environment; returns the next step of every environment.
+
+        Args:
+            actions: For a ``Discrete`` space ``(N,)`` integer indices in ``[0, num_actions)``; for a
+                ``Box`` space ``(N, d)`` floats in ``[-1, 1]``, rescaled linearly to the space's bounds
+                (``-1`` is ``low``, ``1`` is ``high``); values outside ``[-1, 1]`` are clipped to it. A list,
+                array or tensor.
+
+        Raises:
+            HierosError: On a wrong shape or dtype, an out-of-range index, a NaN or infinite continuous
+                action, a step before :meth:`reset`, or a non-finite observation from the environment.
+        """
+        check(self._started, "step", "a call to reset() first")
+        obs, reward, terminated, truncated, info = self.env.step(self._env_actions(actions))
         first = self._ended  # these environments were reset by this call (NEXT_STEP autoreset)
         live = ~first
         terminated = np.asarray(terminated, bool) & live
@@ -178,7 +253,7 @@ class GymAdapter:
         if not np.isfinite(reward).all():
             check(False, "reward", f"finite rewards from {self.name}", got=reward.tolist())
         self._ended = last
-        return self._pack(obs, reward, first, terminated, last)
+        return self._pack(obs, reward, first, terminated, last, info)
 
     def close(self) -> None:
         """Close the environments (and their worker processes)."""

@@ -15,7 +15,9 @@ import numpy as np
 from hieros_lib._games import atari_game
 from hieros_lib.envs._adapter import GymAdapter
 from hieros_lib.envs._catch import Catch
+from hieros_lib.envs._dmc import ActionRepeat
 from hieros_lib.envs._pinpad import PinPad
+from hieros_lib.envs._rooms import Rooms
 from hieros_lib.errors import HierosError, check, check_int
 
 try:
@@ -52,11 +54,12 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- embedded
 class EmbeddedEnv(gym.Env):
-    """A Gymnasium face for the NumPy games (:class:`Catch`, :class:`PinPad`); ``core`` is the game."""
+    """A Gymnasium face for the NumPy games (:class:`Catch`, :class:`PinPad`, :class:`Rooms`); ``core`` is
+    the game, and its ``info()`` (if it has one) is the step's info."""
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 15}  # noqa: RUF012
 
-    def __init__(self, core: Catch | PinPad) -> None:
+    def __init__(self, core: Catch | PinPad | Rooms) -> None:
         self.core = core
         self.observation_space = gym.spaces.Box(0, 255, core.obs_shape, np.uint8)
         self.action_space = gym.spaces.Discrete(core.num_actions)
@@ -64,18 +67,24 @@ class EmbeddedEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
-        return self.core.reset(seed=seed), {}
+        obs = self.core.reset(seed=seed)
+        return obs, self._info()
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         obs, reward, terminated, truncated = self.core.step(int(action))
-        return obs, reward, terminated, truncated, {}
+        return obs, reward, terminated, truncated, self._info()
+
+    def _info(self) -> dict[str, Any]:
+        info = getattr(self.core, "info", None)
+        return dict(info()) if info is not None else {}
 
     def render(self) -> np.ndarray:
         return self.core.render()
 
 
-_EMBEDDED: dict[str, Callable[..., Catch | PinPad]] = {
+_EMBEDDED: dict[str, Callable[..., Catch | PinPad | Rooms]] = {
     "catch": lambda **kw: Catch(**kw),
+    "rooms": lambda **kw: Rooms(**kw),
     **{f"pinpad-{task}": (lambda task=task, **kw: PinPad(task, **kw)) for task in
        ("three", "four", "five", "six", "seven", "eight")},
 }
@@ -156,7 +165,9 @@ def _ensure_registered(env_id: str) -> None:
             imported.gym.register_envs()
 
 
-def gym_fn(env_id: str, image_size: int | None, pixels: bool, kwargs: dict[str, Any]) -> EnvFn:
+def gym_fn(
+    env_id: str, image_size: int | None, pixels: bool, kwargs: dict[str, Any], *, action_repeat: int = 1
+) -> EnvFn:
     _ensure_registered(env_id)
     make_id = env_id.partition(":")[2] if ":" in env_id else env_id
     options = dict(kwargs)
@@ -169,9 +180,8 @@ def gym_fn(env_id: str, image_size: int | None, pixels: bool, kwargs: dict[str, 
     except TypeError as err:  # an option the environment's constructor does not take
         raise HierosError(f"options: {env_id!r} does not take {sorted(kwargs)} ({err})") from err
     try:
-        check(isinstance(probe.action_space, gym.spaces.Discrete), "env",
-              f"a Discrete action space ({env_id}); continuous and other action spaces are not supported",
-              got=probe.action_space)
+        check(isinstance(probe.action_space, (gym.spaces.Discrete, gym.spaces.Box)), "env",
+              f"a Discrete or a Box action space ({env_id})", got=probe.action_space)
         ObservationAdapter(probe, image_size=image_size, pixels=pixels, env_id=env_id)  # fail here, early
         if pixels:
             probe.reset(seed=0)
@@ -184,9 +194,12 @@ def gym_fn(env_id: str, image_size: int | None, pixels: bool, kwargs: dict[str, 
     finally:
         probe.close()
 
+    action_repeat = check_int(action_repeat, "action_repeat", minimum=1)
+
     def make() -> Any:
-        return ObservationAdapter(gym.make(make_id, **options), image_size=image_size, pixels=pixels,
-                                  env_id=env_id)
+        env = ObservationAdapter(gym.make(make_id, **options), image_size=image_size, pixels=pixels,
+                                 env_id=env_id)
+        return ActionRepeat(env, action_repeat) if action_repeat > 1 else env
 
     return make
 
@@ -303,7 +316,9 @@ def atari_fn(
 
 
 # ----------------------------------------------------------------------------------------------- vector
-def vectorize(fns: list[EnvFn], *, seed: int, asynchronous: bool, name: str) -> GymAdapter:
+def vectorize(
+    fns: list[EnvFn], *, seed: int, asynchronous: bool, name: str, info_keys: tuple[str, ...] = ()
+) -> GymAdapter:
     """Run ``fns`` in one process (``SyncVectorEnv``) or one subprocess each (``AsyncVectorEnv``)."""
     mode = gym.vector.AutoresetMode.NEXT_STEP
     vector: Any
@@ -311,7 +326,7 @@ def vectorize(fns: list[EnvFn], *, seed: int, asynchronous: bool, name: str) -> 
         vector = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
     else:
         vector = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
-    return GymAdapter(vector, seed=seed, name=name)
+    return GymAdapter(vector, seed=seed, name=name, info_keys=info_keys)
 
 
 def num_envs_of(num_envs: int) -> int:

@@ -11,12 +11,15 @@
   machine or a cluster, idempotent and resumable; :func:`sweep_report` writes their report (final returns
   over seeds, the Atari 100k aggregates with bootstrap intervals, curves); ``hieros-sweep``
   (:func:`sweep_main`) is its command line.
+* :func:`goal_following` (:class:`GoalFollowingConfig`): does one level reach the cells its subgoals
+  stand for? The mechanism of the hierarchy measured on :class:`~hieros_lib.envs.Rooms`.
 * :func:`main`: the command line, ``hieros-train`` (also ``examples/train_hieros.py``).
 
 The modules: ``_config`` (configs and presets), ``_rundir`` (the run directory and its checks),
 ``_checkpoint`` (numbered, checksummed checkpoints), ``_counters`` (what a run counts), ``_logger``
 (JSON lines, TensorBoard, progress), ``_evaluation`` (evaluation episodes and their pictures),
-``_loop`` (the loop itself), ``_cli`` (the command line), ``_sweep``, ``_report`` and ``_sweep_cli``
+``_loop`` (the loop itself), ``_subgoals`` (subgoal achievement per level), ``_goals`` (the
+goal-following experiment), ``_cli`` (the command line), ``_sweep``, ``_report`` and ``_sweep_cli``
 (sweeps, their report and their command line).
 
 Importing this package is cheap: everything but :func:`main` is loaded on first use, so the command line
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
         config_to_yaml,
         make_config,
     )
+    from hieros_lib.training._goals import GoalFollowingConfig, goal_following
     from hieros_lib.training._loop import TIMING_KEYS, Trainer, reference_returns, train
     from hieros_lib.training._report import sweep_report
     from hieros_lib.training._signals import StopSignal
@@ -52,6 +56,7 @@ __all__ = [
     "PRESETS",
     "TIMING_KEYS",
     "EnvConfig",
+    "GoalFollowingConfig",
     "RunConfig",
     "StopSignal",
     "SweepSpec",
@@ -59,6 +64,7 @@ __all__ = [
     "Trainer",
     "config_from_yaml",
     "config_to_yaml",
+    "goal_following",
     "main",
     "make_config",
     "reference_returns",
@@ -69,6 +75,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "GoalFollowingConfig": "_goals",
+    "goal_following": "_goals",
     "PRESETS": "_config",
     "EnvConfig": "_config",
     "RunConfig": "_config",

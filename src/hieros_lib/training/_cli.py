@@ -30,6 +30,8 @@ presets:
   pinpad       Hieros (3 levels) on PinPad with three pads, CPU sizes
   pinpad-flat  the same with one level
   atari100k    the paper's configuration on the Atari 100k protocol (set the game: env.spec=atari:Breakout)
+  pendulum     the single-level agent with continuous actions on gym:Pendulum-v1, about 10 minutes
+  dmc-vision   the paper's Hieros on dmc:walker-walk from pixels (DreamerV3's DMC settings; needs [dmc])
   debug        240 steps of a tiny agent, for tests (about 15 seconds on two cores)
 
 overrides are dotted keys of the config (written to <logdir>/config.yaml), for example:

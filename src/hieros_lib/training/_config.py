@@ -90,7 +90,9 @@ class RunConfig:
         eval_mode: ``"sample"`` (every level samples its latents and actions, as DreamerV3 evaluates; the
             default) or ``"greedy"`` (the mode of every categorical). With Atari's deterministic emulator
             and no sticky actions, greedy play leaves only the no-op count as randomness, so 100 greedy
-            episodes hold at most 31 distinct games.
+            episodes hold at most 31 distinct games. For continuous actions greedy is the mean action.
+        policy: ``"agent"`` (the default) or ``"random"``: uniformly random actions in training and
+            evaluation and no learning, the baseline a sweep runs beside the agents.
         log_every: Environment steps between lines of ``metrics.jsonl``.
         checkpoint_every: Environment steps between checkpoints (0: only at the end and on a signal).
         keep_last: Complete checkpoints kept (the newest ones; at least 1, default 2: a checkpoint that
@@ -116,6 +118,7 @@ class RunConfig:
     eval_episodes: int = 5
     final_eval_episodes: int = 10
     eval_mode: str = "sample"
+    policy: str = "agent"
     log_every: int = 250
     checkpoint_every: int = 1000
     keep_last: int = 2
@@ -137,6 +140,7 @@ class RunConfig:
             check_int(getattr(self, name), f"run.{name}", minimum=1)
         check(self.eval_mode in ("sample", "greedy"), "run.eval_mode", "'sample' or 'greedy'",
               got=repr(self.eval_mode))
+        check(self.policy in ("agent", "random"), "run.policy", "'agent' or 'random'", got=repr(self.policy))
         check(
             isinstance(self.device, str) and _DEVICE.match(self.device) is not None,
             "run.device",
@@ -272,6 +276,48 @@ def _atari100k() -> TrainConfig:
     )
 
 
+def _pendulum() -> TrainConfig:
+    config = _catch_flat()  # the same CPU-sized level, on a continuous-control task
+    run = dataclasses.replace(
+        config.run,
+        # 5000 steps: two seeds reached -142 and -258 (random -1210) in about 10 minutes each on one core
+        steps=5000,
+        warmup=500,
+        eval_every=500,
+        eval_episodes=2,
+        final_eval_episodes=5,
+        eval_mode="greedy",  # continuous control is evaluated with the mean action
+        log_every=250,
+        checkpoint_every=1000,
+        plot_every=1000,
+    )
+    # DreamerV3's control setting: every action repeated twice
+    env = EnvConfig(spec="gym:Pendulum-v1", image_size=16, options={"action_repeat": 2})
+    return dataclasses.replace(config, preset="pendulum", logdir="runs/pendulum", env=env, run=run)
+
+
+def _dmc_vision() -> TrainConfig:
+    return TrainConfig(
+        preset="dmc-vision",
+        logdir="runs/dmc-vision",
+        # pixels at 64 x 64, every action repeated twice (the dmc: defaults); 500k steps are 1M frames
+        env=EnvConfig(spec="dmc:walker-walk", image_size=64),
+        run=RunConfig(
+            steps=500_000,
+            train_ratio=0.5,  # DreamerV3's train ratio 512 replayed steps per step, with 16 x 64 batches
+            warmup=1024,
+            eval_every=10_000,
+            eval_episodes=5,
+            final_eval_episodes=10,
+            eval_mode="greedy",
+            log_every=1000,
+            checkpoint_every=10_000,
+            plot_every=10_000,
+        ),
+        agent=HierosConfig(),
+    )
+
+
 PRESETS = {
     "cpu-demo": _cpu_demo,
     "debug": _debug,
@@ -279,6 +325,8 @@ PRESETS = {
     "pinpad": _pinpad,
     "pinpad-flat": _pinpad_flat,
     "atari100k": _atari100k,
+    "pendulum": _pendulum,
+    "dmc-vision": _dmc_vision,
 }
 """Preset name -> function building its :class:`TrainConfig`:
 
@@ -287,7 +335,11 @@ PRESETS = {
 * ``debug``: seconds, for tests (2 levels, tiny models, 240 steps);
 * ``catch-flat``: the depth-1 agent (a single level, DreamerV3-style) on Catch, the CI learning check;
 * ``pinpad`` / ``pinpad-flat``: Hieros with 3 levels / 1 level on PinPad (three pads), CPU sizes;
-* ``atari100k``: the paper's configuration (appendix E, 3 levels, S5WM) on the Atari 100k protocol.
+* ``atari100k``: the paper's configuration (appendix E, 3 levels, S5WM) on the Atari 100k protocol;
+* ``pendulum``: the depth-1 agent with continuous actions on ``gym:Pendulum-v1`` (action repeat 2), CPU
+  sizes, 5000 steps;
+* ``dmc-vision``: the paper's Hieros on the DeepMind Control Suite from pixels (``dmc:walker-walk``,
+  64 x 64, action repeat 2) at DreamerV3's train ratio (0.5 updates per step), 500k steps (1M frames).
 """
 
 

@@ -32,6 +32,9 @@ class RunCounters:
         next_plot: Next redraw of the plots.
         next_checkpoint: Next periodic checkpoint.
         elapsed: Seconds of training so far (over resumptions).
+        first_reward_step: The environment step of the first positive training reward (None before).
+        cells: The distinct cells visited in training, for environments whose steps carry a ``"cell"``
+            (:class:`~hieros_lib.envs.Rooms`), as sorted ``row * 1000 + col``.
     """
 
     env_steps: int = 0
@@ -46,6 +49,8 @@ class RunCounters:
     next_plot: float = math.inf
     next_checkpoint: float = math.inf
     elapsed: float = 0.0
+    first_reward_step: int | None = None
+    cells: list[int] = field(default_factory=list)
 
     @classmethod
     def start(cls, *, log_every: int, eval_every: int, plot_every: int, checkpoint_every: int) -> RunCounters:

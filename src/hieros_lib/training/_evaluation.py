@@ -16,9 +16,18 @@ from hieros_lib.training._media import open_loop_frames, side_by_side, to_uint8,
 
 __all__ = ["EVAL_MODES", "Evaluator"]
 
-EVAL_MODES = ("sample", "greedy")
+EVAL_MODES = ("sample", "greedy", "random")
 """``"sample"``: every level samples its latents and actions, as DreamerV3 evaluates; ``"greedy"``: the
-mode of every categorical (deterministic given the observations)."""
+mode of every categorical (deterministic given the observations); ``"random"``: uniformly random actions
+(the baseline)."""
+
+
+def random_actions(env: GymAdapter, generator: torch.Generator) -> np.ndarray:
+    """Uniformly random actions for ``env``: ``(N,)`` indices, or ``(N, d)`` floats in ``[-1, 1]``."""
+    n = env.num_envs
+    if env.continuous:
+        return (torch.rand(n, env.num_actions, generator=generator) * 2.0 - 1.0).numpy()
+    return torch.randint(0, env.num_actions, (n,), generator=generator).numpy()
 
 
 class Evaluator:
@@ -62,7 +71,9 @@ class Evaluator:
                 every level's decoded subgoal beside the observation.
         """
         env, agent = self.env, self.agent
-        generator = torch.Generator(device=agent.device).manual_seed(self.seed * 1_000_003 + step)
+        seed = self.seed * 1_000_003 + step
+        generator = torch.Generator(device=agent.device).manual_seed(seed)
+        cpu_generator = torch.Generator().manual_seed(seed)
         state = agent.initial_state(env.num_envs)
         current = env.reset()
         returns: list[float] = []
@@ -72,10 +83,14 @@ class Evaluator:
         record = gif is not None and len(env.obs_shape) == 3
         policy_mode = "train" if self.mode == "sample" else "eval"
         while len(returns) < episodes:
-            tensors = self._tensors(current)
-            action, state, _ = agent.policy(tensors, state, mode=policy_mode, generator=generator)
+            if self.mode == "random":
+                action = torch.as_tensor(random_actions(env, cpu_generator))
+            else:
+                tensors = self._tensors(current)
+                action, state, _ = agent.policy(tensors, state, mode=policy_mode, generator=generator)
             if record and not returns:
-                frames.append(self._frame(current["obs"][0], state))
+                frames.append(self._frame(current["obs"][0], state) if self.mode != "random" else
+                              to_uint8(current["obs"][0]))
             current = env.step(action.cpu().numpy())
             totals += np.where(current["is_first"], 0.0, current["reward"])
             lengths += ~current["is_first"]

@@ -19,11 +19,12 @@ from hieros_lib.metrics import human_normalized_score
 from hieros_lib.training._checkpoint import CheckpointStore
 from hieros_lib.training._config import TrainConfig, config_to_yaml, resolve_device
 from hieros_lib.training._counters import RunCounters
-from hieros_lib.training._evaluation import Evaluator
+from hieros_lib.training._evaluation import Evaluator, random_actions
 from hieros_lib.training._logger import MetricMeans, RunLogger
 from hieros_lib.training._plots import draw_plots
 from hieros_lib.training._rundir import RunDirectory, config_differences
 from hieros_lib.training._signals import StopSignal
+from hieros_lib.training._subgoals import SubgoalTracker
 from hieros_lib.world_models import map_state
 
 __all__ = ["TIMING_KEYS", "Trainer", "reference_returns", "train"]
@@ -42,6 +43,10 @@ def reference_returns(spec: str, options: dict[str, Any]) -> dict[str, float]:
     if spec == "hieros:pinpad-three":
         scale = int(options.get("length", 2000)) / 1000.0
         return {"random": 1.3 * scale, "scripted optimal": 225.0 * scale}
+    if spec == "hieros:rooms" and options.get("reward", True) and not set(options) - {"reward", "image_size"}:
+        return {"random": 0.016, "optimal": 1.0}  # the defaults: 200-step episodes (docs of Rooms)
+    if spec == "gym:Pendulum-v1":
+        return {"random": -1210.0}  # 400 episodes of uniform actions: -1210 +- 13 (any action repeat)
     return {}
 
 
@@ -142,14 +147,20 @@ class Trainer:
                 obs_shape=self.env.obs_shape,
                 num_actions=self.env.num_actions,
                 num_envs=self.env.num_envs,
+                continuous=self.env.continuous,
                 device=self.device,
             )
         self.replay = HierosReplay(
-            config.agent, num_envs=self.env.num_envs, num_actions=self.env.num_actions, seed=seeds[3] % 2**31
+            config.agent,
+            num_envs=self.env.num_envs,
+            num_actions=None if self.env.continuous else self.env.num_actions,  # continuous: vectors stored
+            seed=seeds[3] % 2**31,
         )
-        self.evaluator = Evaluator(self.agent, self.eval_env, mode=run.eval_mode, seed=seeds[4])
+        eval_mode = "random" if run.policy == "random" else run.eval_mode
+        self.evaluator = Evaluator(self.agent, self.eval_env, mode=eval_mode, seed=seeds[4])
         self.act_generator = torch.Generator(device=self.device).manual_seed(seeds[2] + 1)
         self.train_generator = torch.Generator(device=self.device).manual_seed(seeds[2] + 2)
+        self._random_generator = torch.Generator().manual_seed(seeds[2] + 3)  # run.policy=random
         self.reference = reference_returns(env_config.spec, options)
         self.counters = RunCounters.start(
             log_every=run.log_every,
@@ -158,6 +169,9 @@ class Trainer:
             checkpoint_every=run.checkpoint_every,
         )
         self.means = MetricMeans()
+        self.subgoals = SubgoalTracker(self.agent) if config.agent.levels > 1 else None
+        self._cells: set[int] = set()  # cells visited in training (environments with a "cell" field)
+        self._episode_cells: list[set[int]] = [set() for _ in range(self.env.num_envs)]
         self.state: HierosState = self.agent.initial_state()
         self.step: dict[str, np.ndarray] = {}
         self.episode_return = np.zeros(self.env.num_envs)
@@ -194,13 +208,18 @@ class Trainer:
             self.state = map_state(lambda x: x.to(self.device), state["acting"])
             self.counters = RunCounters.from_state_dict(state["counters"])
             self.means.load_state_dict(state["means"], self.device)
+            if self.subgoals is not None:
+                self.subgoals.load_state_dict(state["subgoals"], self.device)
+            self._cells = set(self.counters.cells)
             self.act_generator.set_state(state["generators"]["act"])
             self.train_generator.set_state(state["generators"]["train"])
+            self._random_generator.set_state(state["generators"]["random"])
             if state["env"] is not None:
                 self.env.set_state(state["env"])
                 self.step = state["step"]
                 self.episode_return = state["episode"]["return"]
                 self.episode_length = state["episode"]["length"]
+                self._episode_cells = [set(cells) for cells in state["episode_cells"]]
             else:  # Atari, Gymnasium, subprocesses: new episodes (the interrupted ones are not scored)
                 logger.warning("%s cannot restore its environments: they start new episodes", self.directory)
                 self.step = self.env.reset(seed=self.config.run.seed + self.counters.env_steps)
@@ -238,10 +257,13 @@ class Trainer:
             "acting": map_state(lambda x: x.detach().cpu(), self.state),
             "env": self.env.get_state() if self.env.can_save_state else None,
             "step": self.step,
-            "counters": self.counters.state_dict(),
+            "counters": {**self.counters.state_dict(), "cells": sorted(self._cells)},
             "episode": {"return": self.episode_return.copy(), "length": self.episode_length.copy()},
             "means": self.means.state_dict(),
-            "generators": {"act": self.act_generator.get_state(), "train": self.train_generator.get_state()},
+            "subgoals": None if self.subgoals is None else self.subgoals.state_dict(),
+            "episode_cells": [sorted(cells) for cells in self._episode_cells],
+            "generators": {"act": self.act_generator.get_state(), "train": self.train_generator.get_state(),
+                           "random": self._random_generator.get_state()},
             "files": self.run_dir.log_sizes(),
             "threads": torch.get_num_threads(),
             "device": str(self.device),
@@ -305,13 +327,24 @@ class Trainer:
         return None
 
     def _record_episodes(self, step: dict[str, np.ndarray]) -> None:
-        log = self._require_logger()
-        self.episode_return += np.where(step["is_first"], 0.0, step["reward"])
+        log, c = self._require_logger(), self.counters
+        rewards = np.where(step["is_first"], 0.0, step["reward"])
+        self.episode_return += rewards
         self.episode_length += ~step["is_first"]  # a reset step is not part of an episode
-        for env in np.nonzero(step["is_last"])[0]:
-            value = float(self.episode_return[env])
-            self.counters.add_return(value)
-            log.score(self.counters.env_steps, "train", value, int(self.episode_length[env]), env=int(env))
+        if c.first_reward_step is None and (rewards > 0).any():
+            c.first_reward_step = c.env_steps
+        cells = step.get("cell")
+        if cells is not None:  # exploration: the cells visited, over the run and per episode
+            for env, (row, col) in enumerate(np.asarray(cells).reshape(self.env.num_envs, 2)):
+                index = int(row) * 1000 + int(col)
+                self._cells.add(index)
+                self._episode_cells[env].add(index)
+        for ended in np.nonzero(step["is_last"])[0]:
+            value = float(self.episode_return[ended])
+            c.add_return(value)
+            extra = {"cells": len(self._episode_cells[ended])} if cells is not None else {}
+            log.score(c.env_steps, "train", value, int(self.episode_length[ended]), env=int(ended), **extra)
+            self._episode_cells[ended] = set()
         self.episode_return[step["is_last"]] = 0.0
         self.episode_length[step["is_last"]] = 0
 
@@ -386,19 +419,26 @@ class Trainer:
         last_time, last_steps = started, c.env_steps
         diverged: str | None = None
         while c.env_steps < run.steps and not self.stop.requested:
-            try:
-                actions, self.state, level_steps = self.agent.policy(
-                    self._tensors(self.step), self.state, mode="train", generator=self.act_generator,
-                    validate=False,  # the environments checked the step
-                )
-                self.replay.add(level_steps)  # refuses NaN: what a diverged agent acts with
-            except NonFiniteError as err:
-                diverged = f"non-finite acting step ({err})"
-                break
-            self.step = self.env.step(actions.cpu().numpy())
+            if run.policy == "random":  # the baseline: no agent, no learning
+                actions_np = random_actions(self.env, self._random_generator)
+            else:
+                try:
+                    before = self.state
+                    actions, self.state, level_steps = self.agent.policy(
+                        self._tensors(self.step), self.state, mode="train", generator=self.act_generator,
+                        validate=False,  # the environments checked the step
+                    )
+                    self.replay.add(level_steps)  # refuses NaN: what a diverged agent acts with
+                    if self.subgoals is not None:
+                        self.subgoals.update(before, self.state, level_steps)
+                except NonFiniteError as err:
+                    diverged = f"non-finite acting step ({err})"
+                    break
+                actions_np = actions.cpu().numpy()
+            self.step = self.env.step(actions_np)
             c.env_steps += n
             self._record_episodes(self.step)
-            if c.env_steps >= run.warmup:
+            if c.env_steps >= run.warmup and run.policy == "agent":
                 c.due += n * run.train_ratio
                 count = int(c.due)
                 c.due -= count
@@ -416,6 +456,10 @@ class Trainer:
             if c.env_steps >= c.next_log:
                 c.next_log += run.log_every
                 values: dict[str, Any] = self.means.result()
+                if self.subgoals is not None:
+                    values.update(self.subgoals.result())
+                if self._cells:
+                    values["explore/cells_visited"] = len(self._cells)
                 elapsed = c.elapsed + now - started
                 values.update(
                     {
@@ -469,11 +513,14 @@ class Trainer:
             "eval_return_mean": float(np.mean(final)),
             "eval_return_std": float(np.std(final)),
             "eval_episodes": len(final),
-            "eval_mode": run.eval_mode,
+            "eval_mode": self.evaluator.mode,
             "train_seconds": c.elapsed,
             "resumed_at": resumed_at,
+            "first_reward_step": c.first_reward_step,
             "reference_returns": self.reference,
         }
+        if self._cells:
+            summary["cells_visited"] = len(self._cells)
         if config.env.spec.startswith("atari:"):
             game = config.env.spec.split(":", 1)[1]
             summary["human_normalized_score"] = float(human_normalized_score(game, float(np.mean(final))))
@@ -502,7 +549,7 @@ class Trainer:
             mean,
             len(returns),
             "" if len(returns) == 1 else "s",
-            self.config.run.eval_mode,
+            self.evaluator.mode,
             " (final)" if final else "",
         )
         return returns

@@ -43,13 +43,17 @@ def _number(value: Any) -> float:
 
 
 def draw_plots(directory: Path, *, title: str, reference: dict[str, float] | None = None) -> list[Path]:
-    """Write ``plots/returns.png``, ``plots/world_model.png`` and ``plots/rewards.png``.
+    """Write ``plots/returns.png``, ``plots/world_model.png``, ``plots/rewards.png`` and, where they apply,
+    ``plots/subgoals.png`` and ``plots/exploration.png``.
 
     * returns: every training episode's return over environment steps, their running mean, and the
       evaluation returns (mean and range per evaluation); the environment's random and optimal returns
       as lines when known (``reference``);
     * world_model: each level's world-model losses (total, observation, reward, KL) over steps;
-    * rewards: each level's mean imagined reward per term (extrinsic, subgoal, novelty) over steps.
+    * rewards: each level's mean imagined reward per term (extrinsic, subgoal, novelty) over steps;
+    * subgoals (runs with more than one level): per level that receives subgoals, the cosine of its
+      state to the held subgoal at the start and the end of each window;
+    * exploration (environments whose steps carry a cell): the distinct cells visited.
 
     Returns:
         The files written (none without matplotlib).
@@ -134,4 +138,49 @@ def draw_plots(directory: Path, *, title: str, reference: dict[str, float] | Non
         save_figure(figure, plots / f"{name}.png")
         plt.close(figure)
         written.append(plots / f"{name}.png")
+    written += _draw_subgoals(plt, metrics, plots, title)
+    written += _draw_exploration(plt, metrics, plots, title)
     return written
+
+
+def _draw_subgoals(plt: Any, metrics: list[dict[str, Any]], plots: Path, title: str) -> list[Path]:
+    """``subgoals.png``: per level that receives subgoals, the cosine of its state to the held subgoal at
+    the start and at the end of each window (the mean over the windows of each log line)."""
+    levels = sorted({key.split("/")[1] for row in metrics for key in row if key.startswith("subgoal/")})
+    if not levels:
+        return []
+    figure, axes = plt.subplots(1, len(levels), figsize=(4.5 * len(levels), 3.6), squeeze=False,
+                                layout="constrained")
+    for axis, level in zip(axes[0], levels, strict=True):
+        for name, style in (("cos_start", "--"), ("cos_end", "-")):
+            key = f"subgoal/{level}/{name}"
+            series = [(float(row["step"]), _number(row[key])) for row in metrics if key in row]
+            if series:
+                xs, ys = np.array(series).T
+                label = "window start" if name == "cos_start" else "window end"
+                axis.plot(xs, ys, style, label=label)
+        axis.set_title(f"{level}: cosine of h to its decoded subgoal")
+        axis.set_xlabel("environment steps")
+        axis.set_ylabel("cosine")
+        axis.legend(fontsize=7)
+    figure.suptitle(f"{title}: subgoal achievement (end above start: the level moves to its subgoals)")
+    save_figure(figure, plots / "subgoals.png")
+    plt.close(figure)
+    return [plots / "subgoals.png"]
+
+
+def _draw_exploration(plt: Any, metrics: list[dict[str, Any]], plots: Path, title: str) -> list[Path]:
+    """``exploration.png``: the distinct cells visited over environment steps (environments with cells)."""
+    series = [(float(row["step"]), float(row["explore/cells_visited"])) for row in metrics
+              if "explore/cells_visited" in row]
+    if not series:
+        return []
+    figure, axis = plt.subplots(figsize=(6, 3.6), layout="constrained")
+    xs, ys = np.array(series).T
+    axis.plot(xs, ys)
+    axis.set_xlabel("environment steps")
+    axis.set_ylabel("distinct cells visited")
+    axis.set_title(f"{title}: exploration")
+    save_figure(figure, plots / "exploration.png")
+    plt.close(figure)
+    return [plots / "exploration.png"]

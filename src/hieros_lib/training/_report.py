@@ -49,6 +49,9 @@ class RunRecord:
         seconds: Training seconds (``summary.json``).
         reference: The environment's random and optimal returns where known
             (:func:`~hieros_lib.training.reference_returns`).
+        cells: ``(step, distinct cells visited so far)`` pairs, for environments whose steps carry the
+            agent's cell (:class:`~hieros_lib.envs.Rooms`); empty otherwise.
+        first_reward_step: The environment step of the first non-zero training reward (None: never).
     """
 
     variant: str
@@ -60,6 +63,8 @@ class RunRecord:
     curve: list[tuple[int, float]] = field(default_factory=list)
     seconds: float | None = None
     reference: dict[str, float] = field(default_factory=dict)
+    cells: list[tuple[int, int]] = field(default_factory=list)
+    first_reward_step: int | None = None
 
 
 def collect_runs(directory: str | os.PathLike[str]) -> list[RunRecord]:
@@ -83,7 +88,7 @@ def collect_runs(directory: str | os.PathLike[str]) -> list[RunRecord]:
         summary: dict[str, Any] = {}
         if (logdir / "summary.json").is_file():
             summary = json.loads((logdir / "summary.json").read_text(encoding="utf-8"))
-        curve = []
+        curve, cells = [], []
         if (logdir / "metrics.jsonl").is_file():
             for line in (logdir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
                 try:
@@ -92,12 +97,14 @@ def collect_runs(directory: str | os.PathLike[str]) -> list[RunRecord]:
                     continue
                 if isinstance(row.get("eval/return"), (int, float)):
                     curve.append((int(row["step"]), float(row["eval/return"])))
+                if isinstance(row.get("explore/cells_visited"), int):
+                    cells.append((int(row["step"]), int(row["explore/cells_visited"])))
         status = str(summary.get("status", "running"))
         final = float(summary["eval_return_mean"]) if status == "finished" else None
         reference = reference_returns(config.env.spec, dict(config.env.options))
         records.append(
             RunRecord(variant, config.env.spec, config.run.seed, logdir, status, final, curve,
-                      summary.get("train_seconds"), reference)
+                      summary.get("train_seconds"), reference, cells, summary.get("first_reward_step"))
         )
     return records
 
@@ -157,7 +164,11 @@ def sweep_report(
       the seeds every game has, the paper's Table 1;
     * ``report.md``: the same as tables (also the return value's ``"text"``);
     * ``curves_<env>.png``: the evaluation return over environment steps, mean over seeds with the band
-      from min to max, one colour per variant; ``profile.png`` (Atari): the performance profiles.
+      from min to max, one colour per variant; ``profile.png`` (Atari): the performance profiles;
+    * for environments whose steps carry the agent's cell (:class:`~hieros_lib.envs.Rooms`): the
+      distinct cells visited in training at the end (mean, min, max over seeds) and the step of the
+      first reward of every run, and ``exploration_<env>.png``, the cells visited over environment
+      steps drawn like the curves.
 
     Args:
         directory: A sweep directory, or any directory holding run directories.
@@ -189,6 +200,12 @@ def sweep_report(
             if values:
                 entry.update(mean=float(np.mean(values)), min=float(np.min(values)),
                              max=float(np.max(values)))
+            explored = [r.cells[-1][1] for r in runs if r.final is not None and r.cells]
+            if explored:  # environments that expose the agent's cell: exploration over seeds
+                entry["cells"] = {"mean": float(np.mean(explored)), "min": int(np.min(explored)),
+                                  "max": int(np.max(explored))}
+                entry["first_reward_step"] = {str(r.seed): r.first_reward_step for r in runs
+                                              if r.final is not None}
             if threshold is not None:
                 entry["first_step_at_threshold"] = {
                     str(r.seed): next((step for step, value in r.curve if value >= threshold), None)
@@ -201,7 +218,8 @@ def sweep_report(
         "threshold": threshold,
         "runs": [
             {"variant": r.variant, "env": r.env, "seed": r.seed, "logdir": str(r.logdir), "status": r.status,
-             "final": r.final, "train_seconds": r.seconds, "curve": r.curve}
+             "final": r.final, "train_seconds": r.seconds, "curve": r.curve, "cells": r.cells,
+             "first_reward_step": r.first_reward_step}
             for r in records
         ],
         "envs": table,
@@ -235,6 +253,16 @@ def _markdown(report: dict[str, Any]) -> str:
                              f"{e['min']:.2f} | {e['max']:.2f} |")
             else:
                 lines.append(f"| {env} | {variant} | 0 of {e['runs']} | - | - | - |")
+    explored = [(env, variant, e) for env, variants in report["envs"].items()
+                for variant, e in variants.items() if "cells" in e]
+    if explored:
+        lines += ["", "## Exploration: distinct cells visited in training, first reward", "",
+                  "| environment | variant | cells (mean) | min | max | first reward step per seed |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for env, variant, e in explored:
+            firsts = ", ".join(f"{v if v is not None else 'never'}" for v in e["first_reward_step"].values())
+            c = e["cells"]
+            lines.append(f"| {env} | {variant} | {c['mean']:.1f} | {c['min']} | {c['max']} | {firsts} |")
     if report["threshold"] is not None:
         lines += ["", f"First evaluation step at which a run reached {report['threshold']}:", ""]
         for env, variants in report["envs"].items():
@@ -254,6 +282,28 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _draw_env(axes: Any, records: list[RunRecord], kind: str) -> bool:
+    """Per variant, the mean over seeds (band from min to max, every seed as a thin line) of the
+    evaluation return (``kind="curves"``) or the cells visited (``"exploration"``); False if none."""
+    drawn = False
+    for index, variant in enumerate(sorted({r.variant for r in records})):
+        curves = [dict(r.curve if kind == "curves" else r.cells) for r in records if r.variant == variant]
+        curves = [c for c in curves if c]
+        if not curves:
+            continue
+        steps = sorted(set.intersection(*(set(c) for c in curves)))
+        if not steps:
+            continue
+        values = np.array([[c[s] for s in steps] for c in curves], dtype=float)
+        colour = f"C{index}"
+        for seed_values in values:  # every seed as a thin line
+            axes.plot(steps, seed_values, color=colour, linewidth=0.6, alpha=0.5)
+        axes.plot(steps, values.mean(0), color=colour, linewidth=2, label=f"{variant} ({len(curves)} seeds)")
+        axes.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.15, linewidth=0)
+        drawn = True
+    return drawn
+
+
 def _draw(records: list[RunRecord], atari: dict[str, Any], out: Path, threshold: float | None) -> list[Path]:
     try:
         import matplotlib
@@ -268,35 +318,27 @@ def _draw(records: list[RunRecord], atari: dict[str, Any], out: Path, threshold:
 
     written = []
     for env in sorted({r.env for r in records}):
-        figure, axes = plt.subplots(figsize=(6.4, 4.0), constrained_layout=True)
-        for index, variant in enumerate(sorted({r.variant for r in records if r.env == env})):
-            curves = [dict(r.curve) for r in records if r.env == env and r.variant == variant and r.curve]
-            if not curves:
-                continue
-            steps = sorted(set.intersection(*(set(c) for c in curves)))
-            if not steps:
-                continue
-            values = np.array([[c[s] for s in steps] for c in curves])
-            colour = f"C{index}"
-            for seed_values in values:  # every seed as a thin line
-                axes.plot(steps, seed_values, color=colour, linewidth=0.6, alpha=0.5)
-            label = f"{variant} ({len(curves)} seeds)"
-            axes.plot(steps, values.mean(0), color=colour, linewidth=2, label=label)
-            axes.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.15, linewidth=0)
-        reference = next((r.reference for r in records if r.env == env and r.reference), {})
-        lines = {**reference, **({"threshold": threshold} if threshold is not None else {})}
-        for label, value in lines.items():
-            axes.axhline(value, linestyle=":" if label == "threshold" else "--", color="grey", linewidth=1)
-            axes.annotate(label, xy=(0.01, value), xycoords=("axes fraction", "data"), fontsize=8,
-                          color="grey", textcoords="offset points", xytext=(0, 2))
-        axes.set_xlabel("environment steps")
-        axes.set_ylabel("evaluation return")
-        axes.set_title(f"{env}: mean over seeds, band from min to max")
-        axes.legend(loc="best", fontsize="small")
-        path = out / f"curves_{env_slug(env)}.png"
-        save_figure(figure, path)
-        plt.close(figure)
-        written.append(path)
+        for kind in ("curves", "exploration"):
+            figure, axes = plt.subplots(figsize=(6.4, 4.0), constrained_layout=True)
+            drawn = _draw_env(axes, [r for r in records if r.env == env], kind)
+            if kind == "curves":
+                reference = next((r.reference for r in records if r.env == env and r.reference), {})
+                lines = {**reference, **({"threshold": threshold} if threshold is not None else {})}
+                for label, value in lines.items():
+                    axes.axhline(value, linestyle=":" if label == "threshold" else "--", color="grey",
+                                 linewidth=1)
+                    axes.annotate(label, xy=(0.01, value), xycoords=("axes fraction", "data"), fontsize=8,
+                                  color="grey", textcoords="offset points", xytext=(0, 2))
+            axes.set_xlabel("environment steps")
+            axes.set_ylabel("evaluation return" if kind == "curves" else "distinct cells visited in training")
+            axes.set_title(f"{env}: mean over seeds, band from min to max")
+            if drawn:
+                axes.legend(loc="best", fontsize="small")
+            path = out / f"{kind}_{env_slug(env)}.png"
+            if drawn or kind == "curves":
+                save_figure(figure, path)
+                written.append(path)
+            plt.close(figure)
     if atari:
         figure, axes = plt.subplots(figsize=(6.4, 4.0), constrained_layout=True)
         taus = np.linspace(0.0, 2.0, 81)
