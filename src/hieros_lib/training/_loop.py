@@ -113,6 +113,11 @@ class Trainer:
         self._check_same_run()
         seeds = _seeds(run.seed)
         options = dict(env_config.options)
+        if env_config.spec.startswith("dmc:"):
+            # MuJoCo's rendering through Mesa (llvmpipe) and Triton each load their own LLVM: importing
+            # Triton after the renderer crashed the process (a segfault, measured with MUJOCO_GL=egl);
+            # before it, both work. torch's compiler support imports Triton on first use.
+            import torch._dynamo
         try:
             self.env = make_env(
                 env_config.spec,
