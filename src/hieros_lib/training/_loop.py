@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -117,7 +118,7 @@ class Trainer:
             # MuJoCo's rendering through Mesa (llvmpipe) and Triton each load their own LLVM: importing
             # Triton after the renderer crashed the process (a segfault, measured with MUJOCO_GL=egl);
             # before it, both work. torch's compiler support imports Triton on first use.
-            import torch._dynamo
+            importlib.import_module("torch._dynamo")
         try:
             self.env = make_env(
                 env_config.spec,
