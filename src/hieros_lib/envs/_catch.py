@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from hieros_lib.envs._render import check_step
 from hieros_lib.errors import check, check_int
 
 __all__ = ["Catch"]
@@ -101,13 +102,7 @@ class Catch:
         Raises:
             HierosError: On an action outside ``{0, 1, 2}`` or a step before :meth:`reset`.
         """
-        check(self._started, "step", "a call to reset() first (or after the episode ended)")
-        check(
-            isinstance(action, (int, np.integer)) and not isinstance(action, bool) and 0 <= action < 3,
-            "action",
-            "0 (stay), 1 (left) or 2 (right)",
-            got=repr(action),
-        )
+        action = check_step(self._started, action, 3, "0 (stay), 1 (left) or 2 (right)")
         move = (0, -1, 1)[int(action)]
         self._paddle = int(np.clip(self._paddle + move, 0, self.columns - 1))
         row, col = self._ball

@@ -6,6 +6,7 @@ This module imports gymnasium at the top; dm-control is imported only when a sui
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -122,6 +123,11 @@ def dmc_fn(
     action_repeat = check_int(action_repeat, "action_repeat", minimum=1)
     image_size = check_int(image_size, "image_size", minimum=1)
     camera = DEFAULT_CAMERAS.get(domain, 0) if camera is None else check_int(camera, "camera", minimum=0)
+    if importlib.util.find_spec("triton") is not None:
+        # MuJoCo's rendering through Mesa (llvmpipe) and Triton each load their own LLVM: importing Triton
+        # after the renderer had started crashed the process (a segfault, measured with MUJOCO_GL=egl;
+        # torch's compiler support imports Triton on first use); imported before, both work
+        importlib.import_module("triton")
     try:
         suite = importlib.import_module("dm_control.suite")
     except ImportError as err:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from hieros_lib.envs._render import check_image_size, scale_grid
+from hieros_lib.envs._render import check_image_size, check_step, grid_distances, scale_grid
 from hieros_lib.errors import check, check_int
 
 __all__ = ["PinPad"]
@@ -60,21 +60,8 @@ def _layout(num_pads: int) -> np.ndarray:
 def _distances(layout: np.ndarray, pad: int, through: int) -> np.ndarray:
     """Steps from every cell to the nearest cell of ``pad`` without entering any other pad but
     ``through`` (the one the player may stand on): breadth-first, blocked cells are ``inf``."""
-    dist = np.full(layout.shape, np.inf)
     open_cells = (layout == 0) | (layout == pad) | (layout == through)
-    frontier = list(zip(*np.nonzero(layout == pad), strict=True))
-    for cell in frontier:
-        dist[cell] = 0.0
-    while frontier:
-        nxt = []
-        for r, c in frontier:
-            for dr, dc in _MOVES[1:]:
-                rr, cc = r + dr, c + dc
-                if open_cells[rr, cc] and dist[rr, cc] == np.inf:
-                    dist[rr, cc] = dist[r, c] + 1
-                    nxt.append((rr, cc))
-        frontier = nxt
-    return dist
+    return grid_distances(open_cells, list(zip(*np.nonzero(layout == pad), strict=True)))
 
 
 class PinPad:
@@ -184,13 +171,7 @@ class PinPad:
         Raises:
             HierosError: On an action outside ``0 .. 4`` or a step before :meth:`reset`.
         """
-        check(self._started, "step", "a call to reset() first (or after the episode ended)")
-        check(
-            isinstance(action, (int, np.integer)) and not isinstance(action, bool) and 0 <= action < 5,
-            "action",
-            "an int in [0, 5): noop, up, down, right, left",
-            got=repr(action),
-        )
+        action = check_step(self._started, action, 5, "an int in [0, 5): noop, up, down, right, left")
         if self._countdown > 0:
             self._countdown -= 1
             if self._countdown == 0:

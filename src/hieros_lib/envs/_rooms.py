@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import numpy as np
 
+from hieros_lib.envs._render import check_image_size, check_step, grid_distances, scale_grid
 from hieros_lib.errors import check, check_int
 
 __all__ = ["Rooms"]
@@ -95,9 +95,7 @@ class Rooms:
         self.room_size = check_int(room_size, "room_size", minimum=2, maximum=8)
         self.free = _layout(self.rooms, self.room_size)
         self.side = int(self.free.shape[0])
-        self.image_size = check_int(image_size, "image_size", minimum=1)
-        check(self.image_size % self.side == 0, "image_size", f"a positive multiple of {self.side}",
-              got=image_size)
+        self.image_size = check_image_size(image_size, self.side)
         self.length = check_int(length, "length", minimum=1)
         check(isinstance(reward, bool), "reward", "True or False", got=repr(reward))
         self.reward = reward
@@ -124,13 +122,7 @@ class Rooms:
         Raises:
             HierosError: On an action outside ``{0, 1, 2, 3}`` or a step before :meth:`reset`.
         """
-        check(self._started, "step", "a call to reset() first (or after the episode ended)")
-        check(
-            isinstance(action, (int, np.integer)) and not isinstance(action, bool) and 0 <= action < 4,
-            "action",
-            "0 (up), 1 (down), 2 (left) or 3 (right)",
-            got=repr(action),
-        )
+        action = check_step(self._started, action, 4, "0 (up), 1 (down), 2 (left) or 3 (right)")
         dr, dc = _MOVES[int(action)]
         row, col = self._cell[0] + dr, self._cell[1] + dc
         if self.free[row, col]:
@@ -152,17 +144,8 @@ class Rooms:
 
     def distances(self, cell: tuple[int, int]) -> np.ndarray:
         """Shortest-path distances (moves) from ``cell`` to every cell (``-1`` for walls)."""
-        out = np.full(self.free.shape, -1, np.int64)
-        out[cell] = 0
-        queue = deque([cell])
-        while queue:
-            row, col = queue.popleft()
-            for dr, dc in _MOVES:
-                nxt = (row + dr, col + dc)
-                if self.free[nxt] and out[nxt] < 0:
-                    out[nxt] = out[row, col] + 1
-                    queue.append(nxt)
-        return out
+        out = grid_distances(self.free, [cell])
+        return np.where(np.isfinite(out), out, -1).astype(np.int64)
 
     def render(self) -> np.ndarray:
         """The current observation, ``(image_size, image_size, 3)`` uint8."""
@@ -170,8 +153,7 @@ class Rooms:
         if self.reward:
             grid[self.goal] = _GOAL
         grid[self._cell] = _AGENT
-        scale = self.image_size // self.side
-        return np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+        return scale_grid(grid, self.image_size)
 
     def get_state(self) -> dict[str, Any]:
         """Everything needed to continue exactly from here (for checkpoints)."""

@@ -280,7 +280,8 @@ def _pendulum() -> TrainConfig:
     config = _catch_flat()  # the same CPU-sized level, on a continuous-control task
     run = dataclasses.replace(
         config.run,
-        # 5000 steps: two seeds reached -142 and -258 (random -1210) in about 10 minutes each on one core
+        # 5000 steps: seeds 0-2 ended at -142, -258 and -101 (random -1210), 12-19 minutes each on one
+        # shared core (docs/benchmarks.md)
         steps=5000,
         warmup=500,
         eval_every=500,

@@ -143,17 +143,18 @@ class _Experiment:
             if target is None and self.visited:
                 target = self.pick(cell, low, rng)
                 code, left = self.code_of(target), c.goal_steps
-            tensors = {k: torch.as_tensor(step[k]) for k in ("obs", "is_first", "reward")}
-            with torch.no_grad():
-                action, state = self.level.policy(
-                    {**tensors, "goal": code}, state, generator=generator, validate=False,
-                    mode="eval" if policy == "greedy" else "train",
-                )
-            if train:
-                self.visited[cell] = self.level.model.deter(state.model)[0].float()
-            index = int(action[0, 0].argmax())
-            if policy == "random":
+            if policy == "random":  # the baseline: the level is not run
                 index = int(rng.integers(env.num_actions))
+            else:
+                tensors = {k: torch.as_tensor(step[k]) for k in ("obs", "is_first", "reward")}
+                with torch.no_grad():
+                    action, state = self.level.policy(
+                        {**tensors, "goal": code}, state, generator=generator, validate=False,
+                        mode="eval" if policy == "greedy" else "train",
+                    )
+                index = int(action[0, 0].argmax())
+                if train:
+                    self.visited[cell] = self.level.model.deter(state.model)[0].float()
             if train:
                 keys = ("obs", "reward", "is_first", "is_last", "is_terminal")
                 self.replay.add({**{k: step[k] for k in keys}, "action": np.array([index]),

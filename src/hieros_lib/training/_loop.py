@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -114,11 +113,6 @@ class Trainer:
         self._check_same_run()
         seeds = _seeds(run.seed)
         options = dict(env_config.options)
-        if env_config.spec.startswith("dmc:"):
-            # MuJoCo's rendering through Mesa (llvmpipe) and Triton each load their own LLVM: importing
-            # Triton after the renderer crashed the process (a segfault, measured with MUJOCO_GL=egl);
-            # before it, both work. torch's compiler support imports Triton on first use.
-            importlib.import_module("torch._dynamo")
         try:
             self.env = make_env(
                 env_config.spec,
