@@ -3,7 +3,8 @@
 Trains a level of Hieros with the subgoal reward only on reward-free ``hieros:rooms``
 (:func:`hieros_lib.training.goal_following`) for every seed, the same with subgoals in the standardised
 space of ``h`` (``subgoal_space="standardized"``), and the same level with the subgoal reward weight 0
-(it still sees its subgoals) as the ablation, then prints and writes the success rates of the
+(it still sees its subgoals) as the ablation, and the standardised space with Director's adaptive
+KL weight (``autoencoder_kl_target=10``), then prints and writes the success rates of the
 level (sampling its actions, and taking its modes) against uniformly random actions, and the diagnostics
 of the subgoal space. One torch thread per run; ``--jobs`` runs at once.
 
@@ -26,6 +27,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "subgoal reward": {"extrinsic_weight": 0.0, "subgoal_weight": 1.0},
     "standardized": {"extrinsic_weight": 0.0, "subgoal_weight": 1.0, "subgoal_space": "standardized"},
     "subgoal weight 0": {"extrinsic_weight": 1.0, "subgoal_weight": 0.0},  # no reward at all in Rooms
+    # Director's adaptive KL weight (10 nats of code) on top of the standardised space
+    "standardized + adaptive KL": {"extrinsic_weight": 0.0, "subgoal_weight": 1.0,
+                                   "subgoal_space": "standardized", "autoencoder_kl_target": 10.0},
 }
 
 

@@ -128,12 +128,14 @@ def _statistics(level: Subactor) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in level.state_dict().items()}
 
 
-@pytest.mark.parametrize("space", ["h", "standardized"])
-def test_a_refused_update_moves_no_running_statistic(space: str) -> None:
+@pytest.mark.parametrize(("space", "kl_target"), [("h", None), ("standardized", None), ("h", 10.0)])
+def test_a_refused_update_moves_no_running_statistic(space: str, kl_target: float | None) -> None:
     """A non-finite actor-critic batch (NaN rewards in imagination) or an infinite gradient norm skips the
-    update and leaves every parameter, return scale, slow critic and variance (and mean) EMA as it was;
-    the next good update moves them (and they stay finite)."""
-    level = build("s5wm", autoencoder=True, novelty=True, subgoal_space=space)
+    update and leaves every parameter, return scale, slow critic, variance (and mean) EMA and adapted KL
+    weight as it was; the next good update moves them (and they stay finite)."""
+    level = build(
+        "s5wm", autoencoder=True, novelty=True, subgoal_space=space, autoencoder_kl_target=kl_target
+    )
     batch = random_level_batch(4, 8, obs_shape=(SIZE, SIZE, 3), num_actions=A)
     g = torch.Generator().manual_seed(0)
     assert float(level.train_step(batch, generator=g)["nonfinite"]) == 0.0
@@ -164,7 +166,9 @@ def test_a_refused_update_moves_no_running_statistic(space: str) -> None:
     assert float(metrics["nonfinite"]) == 0.0
     after_good = _statistics(level)
     keys = ["actor_critic.normalizers.extrinsic.high", "autoencoder.h_variance"]
-    for key in keys + (["autoencoder.h_mean"] if space == "standardized" else []):
+    keys += ["autoencoder.h_mean"] if space == "standardized" else []
+    keys += ["autoencoder.kl_scale"] if kl_target is not None else []
+    for key in keys:
         assert bool(torch.isfinite(after_good[key]).all()) and not torch.equal(after_good[key], after[key])
 
 

@@ -175,3 +175,31 @@ def test_the_standardized_space_tracks_the_mean_and_is_what_the_encoder_reads() 
     with torch.no_grad():
         raw = ae.encoder(ae.standardized(centers)).unflatten(-1, (8, 8))
         assert torch.allclose(ae.logits(centers), unimix_logits(raw, ae.unimix))
+
+
+def test_the_adaptive_kl_weight_follows_its_target_and_weights_the_loss() -> None:
+    torch.manual_seed(0)
+    ae = SubgoalAutoencoder(6, hidden=16, kl_target=10.0)
+    assert "kl_scale" in ae.state_dict() and "kl_scale" not in SubgoalAutoencoder(6).state_dict()
+    assert float(ae.kl_weight) == 1.0  # Director starts at 1
+    ae.adapt_kl(torch.tensor(12.0))  # above 1.1 x 10: up, but never above 1
+    assert float(ae.kl_weight) == 1.0
+    for _ in range(3):
+        ae.adapt_kl(torch.tensor(5.0))  # below 10 / 1.1: down by 1.1 each time
+    assert float(ae.kl_weight) == pytest.approx(1.1**-3)
+    ae.adapt_kl(torch.tensor(10.5))  # inside the band: unchanged
+    assert float(ae.kl_weight) == pytest.approx(1.1**-3)
+    ae.adapt_kl(torch.tensor(11.5))
+    assert float(ae.kl_weight) == pytest.approx(1.1**-2)
+    for _ in range(300):
+        ae.adapt_kl(torch.tensor(0.0))
+    assert float(ae.kl_weight) == pytest.approx(1e-5)  # the floor
+    h = torch.randn(8, 6)
+    loss, metrics = ae.loss(h, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(loss, metrics["recon"] + 1e-5 * metrics["kl"])
+    fixed = SubgoalAutoencoder(6, hidden=16, beta=0.5)
+    SubgoalAutoencoder(6, hidden=16).adapt_kl(torch.tensor(0.0))  # without a target: nothing to adapt
+    loss, metrics = fixed.loss(h, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(loss, metrics["recon"] + 0.5 * metrics["kl"])
+    with pytest.raises(HierosError, match="kl_target"):
+        SubgoalAutoencoder(6, kl_target=0.0)

@@ -25,10 +25,13 @@ from hieros_lib.nn import (
     unimix_logits,
 )
 
-__all__ = ["REWARD_TERMS", "ActorCritic", "ActorCriticConfig", "ActorCriticLoss"]
+__all__ = ["CONTINUOUS_GRADIENTS", "REWARD_TERMS", "ActorCritic", "ActorCriticConfig", "ActorCriticLoss"]
 
 REWARD_TERMS: tuple[str, ...] = ("extrinsic", "subgoal", "novelty")
 """The reward terms of equation 1 of the Hieros paper, each with its own critic."""
+
+CONTINUOUS_GRADIENTS: tuple[str, ...] = ("reinforce", "backprop")
+"""The gradient estimators of a continuous actor (:attr:`ActorCriticConfig.continuous_gradient`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,11 +60,12 @@ class ActorCriticConfig:
             ``torch.optim.AdamW``'s silent default of 0.01 in place).
         min_std: Smallest standard deviation of a continuous actor (DreamerV3: 0.1).
         max_std: Largest standard deviation of a continuous actor (DreamerV3: 1.0).
-
-    A continuous actor learns with the likelihood-ratio (REINFORCE) gradient on the normalised advantages,
-    as a discrete one does: DreamerV3's current version (its Nature paper and code). The 2023 version's
-    dynamics backpropagation for continuous actions (the gradient of the normalised returns through the
-    sampled actions and the world model) is not implemented.
+        continuous_gradient: The gradient estimator of a continuous actor: ``"reinforce"``, the
+            likelihood-ratio gradient on the normalised advantages, as for discrete actions (DreamerV3's
+            current version, its Nature paper and code; the default), or ``"backprop"``, the gradient of
+            the normalised λ-returns through the reparameterised actions, the world model's dynamics and
+            reward heads and the critics' bootstrap values (DreamerV3 2023's choice for continuous
+            actions). Discrete actors always use REINFORCE.
     """
 
     units: int = 256
@@ -82,6 +86,7 @@ class ActorCriticConfig:
     weight_decay: float = 0.0
     min_std: float = 0.1
     max_std: float = 1.0
+    continuous_gradient: str = "reinforce"
 
     def __post_init__(self) -> None:
         check_int(self.units, "units", minimum=1)
@@ -97,6 +102,8 @@ class ActorCriticConfig:
             check_float(getattr(self, name), name, minimum=0.0, exclusive_minimum=True)
         check_float(self.min_std, "min_std", minimum=0.0, exclusive_minimum=True)
         check_float(self.max_std, "max_std", minimum=self.min_std)
+        check(self.continuous_gradient in CONTINUOUS_GRADIENTS, "continuous_gradient",
+              f"one of {CONTINUOUS_GRADIENTS}", got=repr(self.continuous_gradient))
 
 
 class ActorCriticLoss(NamedTuple):
@@ -146,6 +153,21 @@ class ActorCritic(nn.Module):
     gamma`` (``c_0`` is the start state's true continuation) and ``eta = 3e-4``. The official code uses
     the un-normalised advantage; the log-probability and entropy of an ``8 x 8`` action are sums over the
     8 categoricals (the official code averages them).
+
+    **Dynamics backpropagation** (a continuous actor with ``continuous_gradient="backprop"``): the
+    imagined trajectory is built with gradients through the reparameterised actions, and the actor
+    minimises
+
+    .. math::
+        \mathcal{L} = \operatorname{mean}_t\big[\,\omega_t\,(-\tilde A_t - \eta\, H[\pi(\cdot \mid
+        s_t)])\big], \qquad \tilde A_t = \frac{\sum_i w_i (R^i_t - \mathrm{sg}(v^i(s_t))) / S_i}
+        {\sum_i w_i},
+
+    where the λ-returns ``R^i_t`` keep their gradient through the rewards and the bootstrap values
+    ``v^i(s_{t+k})`` of the imagined states (the critics' parameters get no gradient from it: they are
+    read detached). The caller keeps the world model out of it (its parameters frozen while it
+    imagines, as :class:`~hieros_lib.agents.Subactor` does). The critics train on detached inputs either
+    way.
 
     Args:
         feature_dim: Size of the world model's features.
@@ -214,6 +236,12 @@ class ActorCritic(nn.Module):
         self.slow_critics: nn.ModuleDict = copy.deepcopy(self.critics).requires_grad_(False)
         self.normalizers = nn.ModuleDict({t: ReturnNormalizer(rate=config.return_rate) for t in terms})
         self.twohot = TwoHot(config.value_bins)
+
+    @property
+    def backprop(self) -> bool:
+        """Whether the actor learns by dynamics backpropagation (a continuous actor with
+        ``continuous_gradient="backprop"``): its imagination must then keep its gradient."""
+        return self.continuous and self.config.continuous_gradient == "backprop"
 
     def extra_repr(self) -> str:
         return (
@@ -354,17 +382,20 @@ class ActorCritic(nn.Module):
         :attr:`ActorCriticLoss.statistics`, for :meth:`commit` once the update is accepted.
 
         Args:
-            inputs: ``(N, H + 1, input_dim)`` inputs of the ``H + 1`` states (no gradient needed:
-                they are detached here).
+            inputs: ``(N, H + 1, input_dim)`` inputs of the ``H + 1`` states. Detached here, except for
+                the returns of a ``"backprop"`` continuous actor, whose gradient flows through them.
             actions: ``(N, H + 1, groups, classes)`` actions taken after each state: one-hot, or for a
                 continuous actor the samples as drawn (before clipping).
-            rewards: ``{term: (N, H + 1)}`` reward of arriving at each state, for every term.
+            rewards: ``{term: (N, H + 1)}`` reward of arriving at each state, for every term (their
+                gradient is used only by a ``"backprop"`` continuous actor).
             cont: ``(N, H + 1)`` continuation; ``cont[:, 0]`` the start state's true continuation.
 
         Returns:
             :class:`ActorCriticLoss`.
         """
         config = self.config
+        backprop = self.backprop
+        differentiable = inputs
         inputs = inputs.detach()
         n, steps = inputs.shape[:2]
         check(
@@ -378,6 +409,7 @@ class ActorCritic(nn.Module):
         metrics: dict[str, torch.Tensor] = {}
         statistics: dict[str, torch.Tensor] = {}
         advantage = torch.zeros(n, steps - 1, device=inputs.device, dtype=inputs.dtype)
+        objective = torch.zeros_like(advantage)  # the backprop estimator's advantage, with its gradient
         critic_loss = torch.zeros((), device=inputs.device, dtype=inputs.dtype)
         total_weight = sum(self.weights.values())
         for term in self.terms:
@@ -393,6 +425,16 @@ class ActorCritic(nn.Module):
                 scale = normalizer.scale(statistics[term])
                 advantage += self.weights[term] * (returns - value[:, :-1].detach()) / scale
                 slow = self.value(term, inputs[:, :-1], slow=True)
+            if backprop:
+                critic = self.critics[term]
+                frozen = {name: p.detach() for name, p in critic.named_parameters()}
+                bootstrap = self.twohot.mean(torch.func.functional_call(critic, frozen, (differentiable,)))
+                differentiable_returns = lambda_return(
+                    rewards[term], bootstrap, cont, discount=config.discount, lam=config.lam
+                )
+                objective = objective + self.weights[term] * (
+                    differentiable_returns - value[:, :-1].detach()
+                ) / scale
             nll = self.twohot.loss(logits[:, :-1], returns)
             reg = self.twohot.loss(logits[:, :-1], slow)
             critic_loss = critic_loss + (weight[:, :-1] * (nll + config.slow_critic_scale * reg)).mean()
@@ -402,9 +444,12 @@ class ActorCritic(nn.Module):
             metrics[f"return_scale/{term}"] = scale.detach()
         advantage = advantage / total_weight
         params = self.policy_params(inputs[:, :-1])
-        log_prob = self.log_prob(params, actions[:, :-1].detach())
         entropy = self.entropy(params)
-        actor_loss = (weight[:, :-1] * (-log_prob * advantage - config.entropy_scale * entropy)).mean()
+        if backprop:
+            surrogate = objective / total_weight
+        else:
+            surrogate = self.log_prob(params, actions[:, :-1].detach()) * advantage
+        actor_loss = (weight[:, :-1] * (-surrogate - config.entropy_scale * entropy)).mean()
         metrics["actor/entropy"] = entropy.detach().mean()
         if self.continuous:
             metrics["actor/std"] = params[..., 1].detach().mean()

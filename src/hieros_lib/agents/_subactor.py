@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -55,6 +56,9 @@ class SubactorConfig:
         autoencoder_hidden: Width of the autoencoder's MLPs.
         autoencoder_layers: Hidden layers of the autoencoder's MLPs.
         autoencoder_beta: Weight of the autoencoder's KL term.
+        autoencoder_kl_target: Adapt the KL weight to hold the autoencoder's KL near this many nats
+            (Director's choice: 10; see :class:`~hieros_lib.hrl.SubgoalAutoencoder`), or None for the
+            fixed ``autoencoder_beta`` (the paper).
         autoencoder_lr: Learning rate of the autoencoder (1e-4, eps 1e-6, clip 100, as the official code).
         subgoal_weight: Weight of the subgoal reward (appendix E: 0.3; the defaults of the three weights are
             :class:`~hieros_lib.hrl.RewardWeights`).
@@ -99,6 +103,7 @@ class SubactorConfig:
     autoencoder_hidden: int = 256
     autoencoder_layers: int = 2
     autoencoder_beta: float = 0.5
+    autoencoder_kl_target: float | None = None
     autoencoder_lr: float = 1e-4
     subgoal_weight: float = RewardWeights().subgoal
     novelty_weight: float = RewardWeights().novelty
@@ -127,6 +132,9 @@ class SubactorConfig:
             check_float(getattr(self, name), name, minimum=0.0, exclusive_minimum=True)
         for name in ("autoencoder_beta", "subgoal_weight", "novelty_weight", "extrinsic_weight"):
             check_float(getattr(self, name), name, minimum=0.0)
+        if self.autoencoder_kl_target is not None:
+            check_float(self.autoencoder_kl_target, "autoencoder_kl_target", minimum=0.0,
+                        exclusive_minimum=True)
         check(not self.novelty or self.autoencoder, "novelty", "autoencoder=True (novelty is its error)")
         check(self.subgoal_space in ("h", "standardized"), "subgoal_space", "'h' or 'standardized'",
               got=repr(self.subgoal_space))
@@ -192,7 +200,8 @@ class Subactor(nn.Module):
     1. one world-model update (:meth:`~hieros_lib.world_models.WorldModel.loss`, AdamW);
     2. imagination of ``horizon`` steps from every posterior state of the batch, under the actor,
        without gradients (the actor-critic trains on detached inputs, so no graph through the world
-       model is built or kept);
+       model is built or kept), or for a continuous actor with ``continuous_gradient="backprop"`` with
+       the gradient through the actions, the frozen world model and the rewards into the actor;
     3. rewards per term: the predicted extrinsic reward, the subgoal reward against the decoded subgoal
        the start state was given (held over the horizon), the novelty reward; one actor and one critic
        update per :class:`~hieros_lib.agents.ActorCritic`;
@@ -284,6 +293,7 @@ class Subactor(nn.Module):
                 hidden=config.autoencoder_hidden,
                 layers=config.autoencoder_layers,
                 beta=config.autoencoder_beta,
+                kl_target=config.autoencoder_kl_target,
                 standardize=config.subgoal_space == "standardized",
             )
             if goal_shape is not None:
@@ -546,11 +556,20 @@ class Subactor(nn.Module):
         metrics["model/grad_norm"] = norm.detach()
         return out, metrics
 
-    @torch.no_grad()
     def _imagine(
         self, out: Any, batch: dict[str, torch.Tensor], generator: torch.Generator | None
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor, dict[str, torch.Tensor]]:
-        """2. Imagination from every posterior state, without gradients, and the rewards per term."""
+        """2. Imagination from every posterior state and the rewards per term: without gradients, or,
+        for a dynamics-backpropagation actor, with gradients through the actions into the actor only
+        (the world model and the autoencoder are frozen meanwhile)."""
+        backprop = self.actor_critic.backprop
+        frozen = [self.model] + ([self.autoencoder] if self.autoencoder is not None else [])
+        with torch.set_grad_enabled(backprop), _frozen(frozen, backprop):
+            return self._imagine_rewards(out, batch, generator)
+
+    def _imagine_rewards(
+        self, out: Any, batch: dict[str, torch.Tensor], generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor, dict[str, torch.Tensor]]:
         c = self.config
         start = detach_state(self.model.start_states(out.observed))
         goal = batch.get("goal")
@@ -565,7 +584,10 @@ class Subactor(nn.Module):
             inputs = ac.inputs(step.features, step.reward, step.cont, step.entropy, goal_in)
             if ac.continuous:
                 drawn.append(ac.sample(ac.policy_params(inputs), generator=generator))
-                return drawn[-1].clamp(-1.0, 1.0).flatten(-2)  # what the environment would execute
+                executed = drawn[-1].clamp(-1.0, 1.0)  # what the environment would execute
+                if ac.backprop:  # clipped forward, the gradient of the unclipped sample backward
+                    executed = drawn[-1] + (executed - drawn[-1]).detach()
+                return executed.flatten(-2)
             return act(inputs, sample=True, generator=generator).flatten(-2)
 
         with self._autocast():
@@ -593,7 +615,7 @@ class Subactor(nn.Module):
         start_cont = (~batch["is_terminal"]).flatten().to(imag.cont.dtype)
         cont = torch.cat([start_cont[:, None], imag.cont[:, 1:]], 1)
         if ac.continuous:
-            actions = torch.stack(drawn, 1)
+            actions = torch.stack(drawn, 1).detach()
         else:
             actions = imag.actions.unflatten(-1, (self.groups, self.classes))
         metrics = {
@@ -645,9 +667,28 @@ class Subactor(nn.Module):
         self.autoencoder.commit_variance(variance)  # the variance EMA moves only with an accepted update
         if mean is not None:
             self.autoencoder.commit_mean(mean)
+        self.autoencoder.adapt_kl(ae_metrics["kl"])
         return {f"autoencoder/{k}": v for k, v in ae_metrics.items()}
 
     @staticmethod
     def one_hot(indices: torch.Tensor, classes: int) -> torch.Tensor:
         """``(N,)`` action indices -> ``(N, 1, classes)`` one-hot float (level 0's action format)."""
         return F.one_hot(indices.long(), classes).float()[:, None]
+
+
+@contextlib.contextmanager
+def _frozen(modules: Sequence[nn.Module], enabled: bool) -> Iterator[None]:
+    """Within the block, the parameters of ``modules`` take no gradient (if ``enabled``); their own
+    ``requires_grad`` flags come back afterwards, also on an exception."""
+    if not enabled:
+        yield
+        return
+    params = [p for module in modules for p in module.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)

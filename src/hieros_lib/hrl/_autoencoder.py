@@ -60,6 +60,12 @@ class SubgoalAutoencoder(nn.Module):
     the encoder reads ``(h - mean) / sigma`` (:meth:`standardized`); a level using it compares states and
     decoded subgoals in that space too.
 
+    **Adaptive KL weight** (``kl_target``, Director's choice, off by default). Instead of the fixed
+    ``beta``, the KL term's weight ``beta_t`` (a buffer, starting at 1) is multiplied by 1.1 after an
+    update whose mean KL exceeded ``1.1 * kl_target`` and divided by 1.1 after one below
+    ``kl_target / 1.1``, within ``[1e-5, 1]`` (:meth:`adapt_kl`): the codes are held near ``kl_target``
+    nats of information whatever the scale of the reconstruction term.
+
     **Gradients.** :meth:`loss` detaches ``h`` by default (``detach_input=True``), so training the
     autoencoder does not shape the world model; it trains the autoencoder's own parameters only.
 
@@ -75,6 +81,8 @@ class SubgoalAutoencoder(nn.Module):
         variance_rate: EMA rate of the per-dimension variance of ``h`` (updated by :meth:`loss`).
         standardize: Encode the standardised ``(h - mean) / sigma`` (see above; overrides
             ``symlog_input``).
+        kl_target: Adapt the KL weight to hold the KL near this many nats (see above), or None for the
+            fixed ``beta`` (the paper).
         device: Device of the parameters.
         dtype: Dtype of the parameters.
 
@@ -96,6 +104,7 @@ class SubgoalAutoencoder(nn.Module):
     h_variance: torch.Tensor
     variance_seen: torch.Tensor
     h_mean: torch.Tensor  # standardize=True only
+    kl_scale: torch.Tensor  # kl_target only
 
     def __init__(
         self,
@@ -110,6 +119,7 @@ class SubgoalAutoencoder(nn.Module):
         symlog_input: bool = True,
         variance_rate: float = 0.01,
         standardize: bool = False,
+        kl_target: float | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -136,10 +146,16 @@ class SubgoalAutoencoder(nn.Module):
         self.standardize = standardize
         if standardize:  # the mean of h, an EMA like the variance (only then: the paper's state is unchanged)
             self.register_buffer("h_mean", torch.zeros(h_dim, device=device, dtype=dtype))
+        self.kl_target = None if kl_target is None else check_float(
+            kl_target, "kl_target", minimum=0.0, exclusive_minimum=True
+        )
+        if self.kl_target is not None:  # the adapted KL weight (only then: the paper's state is unchanged)
+            self.register_buffer("kl_scale", torch.ones((), device=device, dtype=dtype))
 
     def extra_repr(self) -> str:
         return (f"h_dim={self.h_dim}, groups={self.groups}, classes={self.classes}, beta={self.beta}, "
-                f"unimix={self.unimix}, symlog_input={self.symlog_input}, standardize={self.standardize}")
+                f"unimix={self.unimix}, symlog_input={self.symlog_input}, standardize={self.standardize}, "
+                f"kl_target={self.kl_target}")
 
     def _check_h(self, h: torch.Tensor, name: str = "h") -> None:
         check(isinstance(h, torch.Tensor) and h.is_floating_point(), name, "a floating-point tensor",
@@ -261,6 +277,23 @@ class SubgoalAutoencoder(nn.Module):
         variance = self.h_variance.clamp_min(1e-3 * self.h_variance.mean() + 1e-12)
         return (h - self.h_mean.to(h.dtype)) / variance.sqrt().to(h.dtype)
 
+    @property
+    def kl_weight(self) -> torch.Tensor | float:
+        """The weight of the KL term: ``beta``, or the adapted ``beta_t`` with a ``kl_target``."""
+        return self.beta if self.kl_target is None else self.kl_scale
+
+    @torch.no_grad()
+    def adapt_kl(self, kl: torch.Tensor) -> None:
+        """Move the adapted KL weight after an accepted update whose mean KL was ``kl`` (0-d; nothing
+        without a ``kl_target``): times 1.1 above ``1.1 * kl_target``, over 1.1 below ``kl_target / 1.1``,
+        clamped to ``[1e-5, 1]``."""
+        if self.kl_target is None:
+            return
+        kl = kl.detach().to(self.kl_scale.dtype)
+        down = torch.where(kl < self.kl_target / 1.1, 1 / 1.1, 1.0)
+        factor = torch.where(kl > 1.1 * self.kl_target, 1.1, down)
+        self.kl_scale.copy_((self.kl_scale * factor).clamp(1e-5, 1.0))
+
     def loss(
         self,
         h: torch.Tensor,
@@ -272,8 +305,9 @@ class SubgoalAutoencoder(nn.Module):
         """The loss above, averaged over all leading dimensions of ``h``.
 
         ``recon = sum_d (decode(g) - h)_d^2 / (2 sigma_d^2)`` with ``g ~ p(g | h)`` (straight-through),
-        ``kl = KL(p(g | h) || uniform)`` summed over groups, ``loss = mean(recon + beta * kl)``. In training
-        mode ``sigma^2`` is the variance EMA after this batch (:meth:`variance_step`): given as
+        ``kl = KL(p(g | h) || uniform)`` summed over groups, ``loss = mean(recon + beta * kl)`` (``beta_t``
+        with a ``kl_target``; the caller moves it with :meth:`adapt_kl` once the update is accepted). In
+        training mode ``sigma^2`` is the variance EMA after this batch (:meth:`variance_step`): given as
         ``variance`` (then nothing is changed, and the caller commits it once the update is accepted), or
         computed and set here.
 
@@ -308,7 +342,7 @@ class SubgoalAutoencoder(nn.Module):
         diff = self.decode(subgoal) - h
         recon = (diff.square() / (2.0 * variance)).sum(-1)
         kl = categorical_kl(logits, torch.zeros_like(logits))
-        loss = (recon + self.beta * kl).mean()
+        loss = (recon + self.kl_weight * kl).mean()
         metrics = {
             "loss": loss.detach(),
             "recon": recon.detach().mean(),
