@@ -31,7 +31,7 @@ REWARD_TERMS: tuple[str, ...] = ("extrinsic", "subgoal", "novelty")
 """The reward terms of equation 1 of the Hieros paper, each with its own critic."""
 
 CONTINUOUS_GRADIENTS: tuple[str, ...] = ("reinforce", "backprop")
-"""The gradient estimators of a continuous actor (:attr:`ActorCriticConfig.continuous_gradient`)."""
+"""The gradient estimators of a continuous actor (``continuous_gradient`` of :class:`ActorCriticConfig`)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -279,7 +279,7 @@ class SubgoalAutoencoder(nn.Module):
 
     @property
     def kl_weight(self) -> torch.Tensor | float:
-        """The weight of the KL term: ``beta``, or the adapted ``beta_t`` with a ``kl_target``."""
+        """The weight of the KL term, ``beta`` (or the adapted ``beta_t`` with a ``kl_target``)."""
         return self.beta if self.kl_target is None else self.kl_scale
 
     @torch.no_grad()
