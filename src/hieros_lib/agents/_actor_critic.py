@@ -415,10 +415,19 @@ class ActorCritic(nn.Module):
         for term in self.terms:
             logits = self.critics[term](inputs)
             value = self.twohot.mean(logits)
+            # One λ-return per term: with the backprop estimator it keeps its gradient through the rewards
+            # and the bootstrap values of the differentiable inputs (the critic read with detached
+            # parameters); the critic's targets are its detached value either way.
+            if backprop:
+                critic = self.critics[term]
+                frozen = {name: p.detach() for name, p in critic.named_parameters()}
+                bootstrap = self.twohot.mean(torch.func.functional_call(critic, frozen, (differentiable,)))
+                reward = rewards[term]
+            else:
+                bootstrap, reward = value.detach(), rewards[term].detach()
+            live_returns = lambda_return(reward, bootstrap, cont, discount=config.discount, lam=config.lam)
+            returns = live_returns.detach()
             with torch.no_grad():
-                returns = lambda_return(
-                    rewards[term].detach(), value.detach(), cont, discount=config.discount, lam=config.lam
-                )
                 normalizer = self.normalizers[term]
                 assert isinstance(normalizer, ReturnNormalizer)
                 statistics[term] = normalizer.step(returns)
@@ -426,15 +435,7 @@ class ActorCritic(nn.Module):
                 advantage += self.weights[term] * (returns - value[:, :-1].detach()) / scale
                 slow = self.value(term, inputs[:, :-1], slow=True)
             if backprop:
-                critic = self.critics[term]
-                frozen = {name: p.detach() for name, p in critic.named_parameters()}
-                bootstrap = self.twohot.mean(torch.func.functional_call(critic, frozen, (differentiable,)))
-                differentiable_returns = lambda_return(
-                    rewards[term], bootstrap, cont, discount=config.discount, lam=config.lam
-                )
-                objective = objective + self.weights[term] * (
-                    differentiable_returns - value[:, :-1].detach()
-                ) / scale
+                objective = objective + self.weights[term] * (live_returns - value[:, :-1].detach()) / scale
             nll = self.twohot.loss(logits[:, :-1], returns)
             reg = self.twohot.loss(logits[:, :-1], slow)
             critic_loss = critic_loss + (weight[:, :-1] * (nll + config.slow_critic_scale * reg)).mean()
