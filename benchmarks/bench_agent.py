@@ -198,9 +198,9 @@ def measure(args: argparse.Namespace, world_model: str, variant: str) -> dict[st
             batch = level._check_batch(timer(f"level{i}/sample", sample))
             out, _ = timer(f"level{i}/world model", level._update_world_model, batch, generator)
             imagined = timer(f"level{i}/imagination", level._imagine, out, batch, generator)
-            timer(f"level{i}/actor-critic", level._update_actor_critic, *imagined[:4])
+            timer(f"level{i}/actor-critic", level._update_actor_critic, *imagined.update)
             if level.autoencoder is not None:
-                timer(f"level{i}/autoencoder", level._update_autoencoder, out, generator)
+                timer(f"level{i}/autoencoder", level._update_autoencoder, out, generator, imagined.deter)
     result: dict[str, Any] = {"world_model": world_model, "variant": variant, "levels": {}}
     parts = ["sample", "world model", "imagination", "actor-critic", "autoencoder"]
     for i in range(levels):

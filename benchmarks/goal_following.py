@@ -30,21 +30,37 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Director's adaptive KL weight (10 nats of code) on top of the standardised space
     "standardized + adaptive KL": {"extrinsic_weight": 0.0, "subgoal_weight": 1.0,
                                    "subgoal_space": "standardized", "autoencoder_kl_target": 10.0},
+    # the official code's autoencoder data: the imagined h of each update instead of the replay's
+    "standardized + imagined AE": {"extrinsic_weight": 0.0, "subgoal_weight": 1.0,
+                                   "subgoal_space": "standardized", "autoencoder_data": "imagined"},
+    "imagined AE": {"extrinsic_weight": 0.0, "subgoal_weight": 1.0, "autoencoder_data": "imagined"},
+    # Director's goal input: the decoded subgoal (in h space) instead of the one-hot code
+    "standardized + decoded input": {"extrinsic_weight": 0.0, "subgoal_weight": 1.0,
+                                     "subgoal_space": "standardized", "goal_input": "decoded"},
+    # diagnostics without the autoencoder: each cell its own code, decoded to the h the level had there
+    "cell codes": {"extrinsic_weight": 0.0, "subgoal_weight": 1.0, "codes": "cells"},
+    "standardized cell codes": {"extrinsic_weight": 0.0, "subgoal_weight": 1.0,
+                                "subgoal_space": "standardized", "codes": "cells"},
 }
 
 
-def one(variant: str, seed: int, steps: int, trials: int) -> dict[str, Any]:
+def one(variant: str, seed: int, steps: int, trials: int, image_size: int) -> dict[str, Any]:
     import torch
 
     from hieros_lib.agents import SubactorConfig
     from hieros_lib.training import GoalFollowingConfig, goal_following
 
     torch.set_num_threads(1)
-    level = SubactorConfig.tiny(autoencoder=True, **VARIANTS[variant])
+    options = dict(VARIANTS[variant])
+    codes = options.pop("codes", "autoencoder")
+    level = SubactorConfig.tiny(autoencoder=True, world_model_overrides={"image_size": image_size}, **options)
     start = time.perf_counter()
-    result = goal_following(GoalFollowingConfig(steps=steps, seed=seed, trials=trials, level=level))
+    config = GoalFollowingConfig(steps=steps, seed=seed, trials=trials, level=level, codes=codes,
+                                 image_size=image_size)
+    result = goal_following(config)
     seconds = time.perf_counter() - start
-    return {"variant": variant, "seed": seed, "steps": steps, "seconds": seconds, **result}
+    return {"variant": variant, "seed": seed, "steps": steps, "image_size": image_size, "seconds": seconds,
+            **result}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,11 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--image-size", type=int, default=16,
+                        help="side of the observations (16: the agent is one pixel; 32: 2 x 2)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="write every result here (JSON)")
     args = parser.parse_args(argv)
-    tasks = [(v, s, args.steps, args.trials) for v in args.variants for s in args.seeds]
+    tasks = [(v, s, args.steps, args.trials, args.image_size) for v in args.variants for s in args.seeds]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(one, *zip(*tasks, strict=True)))
     print("| variant | seed | agent (sampled) | agent (mode) | random | distinct codes | reward ranking "

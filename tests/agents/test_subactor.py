@@ -222,3 +222,46 @@ def test_a_standardized_level_rewards_subgoals_in_the_standardized_space(
     with torch.no_grad():
         expected = before.standardized(before.decode(goal.flatten(0, 1)))[:, None]
     assert len(seen) == 1 and torch.allclose(seen[0], expected)
+
+
+@pytest.mark.parametrize("data", ["replay", "imagined"])
+def test_the_autoencoder_trains_on_the_h_it_is_configured_for(
+    data: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``autoencoder_data="replay"``: the posterior ``h`` of the batch; ``"imagined"``: the ``h`` of this
+    update's imagined trajectories (the official code), and the variance EMA follows those states."""
+
+    level = build("s5wm", autoencoder=True, autoencoder_data=data)
+    batch = random_level_batch(4, 8, obs_shape=(SIZE, SIZE, 3), num_actions=A)
+    ae = level.autoencoder
+    assert ae is not None
+    imagined: list[torch.Tensor] = []
+    original_imagine = level._imagine
+
+    def recording_imagine(*args: object) -> object:
+        result = original_imagine(*args)  # type: ignore[arg-type]
+        imagined.append(result.deter.detach().clone())
+        return result
+
+    trained: list[torch.Tensor] = []
+    original_loss = ae.loss
+
+    def recording_loss(h: torch.Tensor, **kwargs: object) -> object:
+        trained.append(h.detach().clone())
+        return original_loss(h, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(level, "_imagine", recording_imagine)
+    monkeypatch.setattr(ae, "loss", recording_loss)
+    g = torch.Generator().manual_seed(0)
+    level.train_step(batch, generator=g)
+    assert len(imagined) == 1 and len(trained) == 1
+    starts, length = 4 * 8, level.config.horizon + 1
+    if data == "imagined":
+        assert trained[0].shape == (starts, length, level.model.deter_dim)
+        assert torch.equal(trained[0], imagined[0])
+        expected = imagined[0].reshape(-1, level.model.deter_dim).var(0, unbiased=False)
+        assert torch.allclose(ae.h_variance, expected)  # the first batch sets the EMA
+    else:
+        assert trained[0].shape == (4, 8, level.model.deter_dim)
+    with pytest.raises(HierosError, match="autoencoder_data"):
+        SubactorConfig.tiny(autoencoder=True, autoencoder_data="posterior")

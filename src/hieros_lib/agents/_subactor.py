@@ -68,6 +68,9 @@ class SubactorConfig:
         goal_input: How a received subgoal enters the actor and critics: ``"encoded"``, the 8 x 8 one-hot
             code (the paper), or ``"decoded"`` by this level's autoencoder into ``h`` space (Director;
             ablation G.7).
+        autoencoder_data: What the subgoal autoencoder trains on: ``"replay"``, the posterior ``h`` of the
+            replay batch (the paper's section 2.1 and Director), or ``"imagined"``, the ``h`` of the
+            imagined trajectories of the same update (the official Hieros code); either way detached.
         subgoal_space: Where subgoals live: ``"h"``, the world model's ``h`` as it is (the paper), or
             ``"standardized"``, ``h`` less its running mean over its running deviation per dimension,
             for the autoencoder's encoder and the subgoal reward (a departure: see
@@ -105,6 +108,7 @@ class SubactorConfig:
     autoencoder_beta: float = 0.5
     autoencoder_kl_target: float | None = None
     autoencoder_lr: float = 1e-4
+    autoencoder_data: str = "replay"
     subgoal_weight: float = RewardWeights().subgoal
     novelty_weight: float = RewardWeights().novelty
     extrinsic_weight: float = RewardWeights().extrinsic
@@ -138,6 +142,8 @@ class SubactorConfig:
         check(not self.novelty or self.autoencoder, "novelty", "autoencoder=True (novelty is its error)")
         check(self.subgoal_space in ("h", "standardized"), "subgoal_space", "'h' or 'standardized'",
               got=repr(self.subgoal_space))
+        check(self.autoencoder_data in ("replay", "imagined"), "autoencoder_data", "'replay' or 'imagined'",
+              got=repr(self.autoencoder_data))
         check(self.goal_input in ("encoded", "decoded"), "goal_input", "'encoded' or 'decoded'",
               got=repr(self.goal_input))
         check(self.compile in _COMPILE_MODES, "compile", f"one of {_COMPILE_MODES}", got=repr(self.compile))
@@ -176,6 +182,22 @@ class SubactorConfig:
             "autoencoder_lr": 1e-3,
         }
         return cls(**{**base, **overrides})
+
+
+class _Imagined(NamedTuple):
+    """What one update imagines: the actor-critic's inputs, actions, rewards per term and continuation
+    flags (:meth:`Subactor._update_actor_critic` takes :attr:`update`), metrics, and the imagined ``h``."""
+
+    inputs: torch.Tensor
+    actions: torch.Tensor
+    rewards: dict[str, torch.Tensor]
+    cont: torch.Tensor
+    metrics: dict[str, torch.Tensor]
+    deter: torch.Tensor
+
+    @property
+    def update(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        return self.inputs, self.actions, self.rewards, self.cont
 
 
 class SubactorState(NamedTuple):
@@ -494,14 +516,14 @@ class Subactor(nn.Module):
         out, metrics = self._update_world_model(batch, generator)
         if out is None:
             return metrics
-        inputs, actions, rewards, cont, imag_metrics = self._imagine(out, batch, generator)
-        ac_metrics = self._update_actor_critic(inputs, actions, rewards, cont)
+        imagined = self._imagine(out, batch, generator)
+        ac_metrics = self._update_actor_critic(*imagined.update)
         metrics.update(ac_metrics)
         if "nonfinite" in ac_metrics:
             return metrics
-        metrics.update(imag_metrics)
+        metrics.update(imagined.metrics)
         if self.autoencoder is not None:
-            ae_metrics = self._update_autoencoder(out, generator)
+            ae_metrics = self._update_autoencoder(out, generator, imagined.deter)
             metrics.update(ae_metrics)
             if "nonfinite" in ae_metrics:
                 return metrics
@@ -558,7 +580,7 @@ class Subactor(nn.Module):
 
     def _imagine(
         self, out: Any, batch: dict[str, torch.Tensor], generator: torch.Generator | None
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor, dict[str, torch.Tensor]]:
+    ) -> _Imagined:
         """2. Imagination from every posterior state and the rewards per term: without gradients, or,
         for a dynamics-backpropagation actor, with gradients through the actions into the actor only
         (the world model and the autoencoder are frozen meanwhile)."""
@@ -569,7 +591,7 @@ class Subactor(nn.Module):
 
     def _imagine_rewards(
         self, out: Any, batch: dict[str, torch.Tensor], generator: torch.Generator | None
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor, dict[str, torch.Tensor]]:
+    ) -> _Imagined:
         c = self.config
         start = detach_state(self.model.start_states(out.observed))
         goal = batch.get("goal")
@@ -622,7 +644,7 @@ class Subactor(nn.Module):
             "imagination/cont": imag.cont[:, 1:].mean(),
             "imagination/prior_entropy": imag.entropy.mean(),
         }
-        return inputs, actions, rewards, cont, metrics
+        return _Imagined(inputs, actions, rewards, cont, metrics, imag.deter)
 
     def _update_actor_critic(
         self,
@@ -650,10 +672,18 @@ class Subactor(nn.Module):
         norms = {"actor/grad_norm": actor_norm.detach(), "critic/grad_norm": critic_norm.detach()}
         return {**norms, **ac.metrics}
 
-    def _update_autoencoder(self, out: Any, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-        """4. One update of the subgoal autoencoder on the posterior ``h`` of the batch."""
+    def _update_autoencoder(
+        self, out: Any, generator: torch.Generator | None, imagined: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """4. One update of the subgoal autoencoder on the posterior ``h`` of the batch, or on the
+        imagined ``h`` (``(starts, horizon + 1, deter)``) with ``autoencoder_data="imagined"``."""
         assert self.autoencoder is not None
-        h = self.model.deter(out.observed.posterior).detach().float()
+        if self.config.autoencoder_data == "imagined":
+            check(imagined is not None, "imagined", "the imagined h (autoencoder_data='imagined')")
+            assert imagined is not None
+            h = imagined.detach().float()
+        else:
+            h = self.model.deter(out.observed.posterior).detach().float()
         variance = self.autoencoder.variance_step(h)
         mean = self.autoencoder.mean_step(h) if self.autoencoder.standardize else None
         loss, ae_metrics = self.autoencoder.loss(h, generator=generator, variance=variance)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from hieros_lib.envs import GymAdapter, make_env
 from hieros_lib.errors import check, check_int
 from hieros_lib.hrl import subgoal_reward
 from hieros_lib.replay import SequenceReplay, UniformSampler
+from hieros_lib.world_models import ImaginedStep, detach_state
 
 __all__ = ["GoalFollowingConfig", "goal_following"]
 
@@ -48,6 +50,12 @@ class GoalFollowingConfig:
         batch_size: Sequences per training batch.
         sequence_length: Steps per sequence.
         trials: Goal windows of each policy's final measurement.
+        codes: Where subgoals come from: ``"autoencoder"``, the level's own autoencoder (the mechanism of
+            Hieros), or ``"cells"``, a diagnostic that bypasses it: every visited cell gets its own code
+            (its index written in base ``classes`` over the first groups) and a code decodes to the
+            ``h`` the level last had in that cell, so the subgoal reward compares imagined states with
+            the target's own ``h``. It separates the autoencoder from the rest of the chain (world
+            model, reward, actor).
         seed: The seed of everything.
     """
 
@@ -64,6 +72,7 @@ class GoalFollowingConfig:
     batch_size: int = 16
     sequence_length: int = 16
     trials: int = 100
+    codes: str = "autoencoder"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -72,10 +81,22 @@ class GoalFollowingConfig:
             check_int(getattr(self, name), name, minimum=1)
         check_int(self.warmup, "warmup", minimum=0)
         check_int(self.seed, "seed", minimum=0)
+        check(self.codes in ("autoencoder", "cells"), "codes", "'autoencoder' or 'cells'",
+              got=repr(self.codes))
 
     def replace(self, **changes: Any) -> GoalFollowingConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _agent_cell(images: torch.Tensor, free: np.ndarray) -> torch.Tensor:
+    """The gridworld cell ``row * side + col`` of the agent in images ``(..., H, W, C)`` (decoded or
+    observed): the brightest free cell, reading each cell as the mean of its block of pixels."""
+    side = free.shape[0]
+    scale = images.shape[-2] // side
+    brightness = images.float().sum(-1).unflatten(-1, (side, scale)).unflatten(-3, (side, scale))
+    brightness = brightness.mean((-3, -1)).flatten(-2)  # (..., side * side)
+    return brightness.masked_fill(torch.as_tensor(~free).flatten(), -1.0).argmax(-1)
 
 
 class _Experiment:
@@ -87,7 +108,8 @@ class _Experiment:
         self.env: GymAdapter = make_env(c.spec, seed=seeds[0], image_size=c.image_size, **c.options)
         check("cell" in self.env.info_keys, "spec", "an environment whose steps carry the agent's cell",
               got=c.spec)
-        self._distances = self.env.env.envs[0].unwrapped.core.distances
+        core = self.env.env.envs[0].unwrapped.core
+        self._distances, self._cells, self._free = core.distances, core.side * core.side, core.free
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         with torch.random.fork_rng(devices=[]):
             torch.random.default_generator.manual_seed(seeds[1])
@@ -102,6 +124,37 @@ class _Experiment:
         self.rng = np.random.default_rng(seeds[3])
         # cell -> the level's latest deterministic state h there (what a level above would encode)
         self.visited: dict[tuple[int, int], torch.Tensor] = {}
+        if c.codes == "cells":
+            self._cell_codes()
+
+    def _cell_codes(self) -> None:
+        """The diagnostic ``codes="cells"``: the level's autoencoder decodes a code to the latest ``h`` of
+        the cell whose index it writes (the autoencoder still trains, for its statistics)."""
+        autoencoder = self.level.autoencoder
+        assert autoencoder is not None
+        groups, classes = autoencoder.groups, autoencoder.classes
+        digits = 1
+        while classes**digits < self._cells:  # room for every cell of the gridworld
+            digits += 1
+        check(digits <= groups, "codes", f"at most {groups} digits of base {classes} for the cells",
+              got=digits)
+        self._digits = digits
+        self._index: dict[tuple[int, int], int] = {}
+        self._table = torch.zeros(classes**digits, self.level.model.deter_dim)
+        weights = classes ** torch.arange(digits)
+
+        def decode(subgoal: torch.Tensor) -> torch.Tensor:
+            index = (subgoal[..., :digits, :].argmax(-1) * weights).sum(-1)
+            return self._table.to(subgoal.dtype)[index]
+
+        autoencoder.decode = decode  # type: ignore[method-assign]  # this experiment's level only
+
+    def remember(self, cell: tuple[int, int], h: torch.Tensor) -> None:
+        """Record the level's ``h`` in ``cell`` (the latest one is the cell's subgoal)."""
+        self.visited[cell] = h
+        if self.config.codes == "cells":
+            index = self._index.setdefault(cell, len(self._index))
+            self._table[index] = h
 
     def distances(self, cell: tuple[int, int]) -> np.ndarray:
         """Shortest-path distances (moves) from ``cell`` to every cell (cached)."""
@@ -111,9 +164,17 @@ class _Experiment:
 
     @torch.no_grad()
     def code_of(self, cell: tuple[int, int]) -> torch.Tensor:
-        """The subgoal ``(1, 8, 8)`` of a visited cell: the level's ``h`` there, encoded (the mode)."""
+        """The subgoal ``(1, 8, 8)`` of a visited cell: the level's ``h`` there, encoded (the mode); with
+        ``codes="cells"`` the cell's index in base ``classes``."""
         autoencoder = self.level.autoencoder
         assert autoencoder is not None
+        if self.config.codes == "cells":
+            code = torch.zeros(1, *_GOAL)
+            index = self._index[cell]
+            for digit in range(self._digits):
+                code[0, digit, (index // autoencoder.classes**digit) % autoencoder.classes] = 1.0
+            code[0, self._digits:, 0] = 1.0
+            return code
         return autoencoder.encode(self.visited[cell][None], sample=False)
 
     def pick(self, cell: tuple[int, int], low: int, rng: np.random.Generator) -> tuple[int, int]:
@@ -154,7 +215,7 @@ class _Experiment:
                     )
                 index = int(action[0, 0].argmax())
                 if train:
-                    self.visited[cell] = self.level.model.deter(state.model)[0].float()
+                    self.remember(cell, self.level.model.deter(state.model)[0].float())
             if train:
                 keys = ("obs", "reward", "is_first", "is_last", "is_terminal")
                 self.replay.add({**{k: step[k] for k in keys}, "action": np.array([index]),
@@ -177,6 +238,87 @@ class _Experiment:
                     self.level.train_step(batch, generator=self.generator, validate=False)
         return successes / max(done, 1)
 
+    def _imagined_policy(
+        self, name: str, goal_in: torch.Tensor | None, generator: torch.Generator
+    ) -> Callable[[ImaginedStep], torch.Tensor]:
+        """The level's actor holding ``goal_in`` (``"agent"``) or uniformly random actions (``"random"``)."""
+        ac, actions = self.level.actor_critic, self.env.num_actions
+
+        def policy(step: ImaginedStep) -> torch.Tensor:
+            if name == "random":
+                index = torch.randint(actions, step.features.shape[:1], generator=generator)
+                return torch.nn.functional.one_hot(index, actions).to(step.features.dtype)
+            inputs = ac.inputs(step.features, step.reward, step.cont, step.entropy, goal_in)
+            return ac.act(inputs, sample=True, generator=generator).flatten(-2)
+
+        return policy
+
+    @torch.no_grad()
+    def imagined_rewards(self, batches: int = 4) -> dict[str, float]:
+        """The mean subgoal reward of imagined trajectories (the objective the level's actor is trained
+        on) under the level's actor and under uniformly random actions, from the same start states and
+        subgoals of ``batches`` replay batches: does the actor improve its own objective?"""
+        c, level, autoencoder = self.config, self.level, self.level.autoencoder
+        assert autoencoder is not None
+        generator = torch.Generator().manual_seed(c.seed + 13)
+        means: dict[str, list[float]] = {"agent": [], "random": []}
+        for _ in range(batches):
+            batch = self.replay.sample(c.batch_size)
+            goal = batch["goal"].unflatten(-1, _GOAL).flatten(0, 1)
+            out = level.model.loss(batch, generator=generator, validate=False)
+            start = detach_state(level.model.start_states(out.observed))
+            target = autoencoder.decode(goal)
+            for name, values in means.items():
+                policy = self._imagined_policy(name, level.goal_input(goal), generator)
+                imag = level.model.imagine(start, policy, level.config.horizon,
+                                           sample=level.config.imagine_sample, generator=generator,
+                                           validate=False)
+                if autoencoder.standardize:
+                    reward = subgoal_reward(autoencoder.standardized(imag.deter),
+                                            autoencoder.standardized(target)[:, None])
+                else:
+                    reward = subgoal_reward(imag.deter, target[:, None])
+                values.append(float(reward[:, 1:].mean()))
+        return {name: round(float(np.mean(values)), 4) for name, values in means.items()}
+
+    @torch.no_grad()
+    def world_model_positions(self, batches: int = 4) -> dict[str, float]:
+        """Does the world model know where the agent is, and where an action takes it? Over the steps of
+        ``batches`` replay batches whose next step is in the same episode, the fraction in which the
+        agent's pixel (the brightest one) of a decoded image is that of the true next observation:
+
+        * ``reconstructed``: the posterior of the next step, decoded (the model sees that observation);
+        * ``predicted``: the prior after the taken action from this step's posterior (its mode), decoded:
+          the imagination the actor is trained in;
+        * ``stay``: the agent's pixel of this step's observation (the guess that ignores the action).
+
+        Images are read as the gridworld's cells (block means), walls excluded.
+        """
+        c, model = self.config, self.level.model
+        generator = torch.Generator().manual_seed(c.seed + 17)
+        counts = {"reconstructed": 0, "predicted": 0, "stay": 0}
+        total = 0
+
+        def pixel(images: torch.Tensor) -> torch.Tensor:
+            return _agent_cell(images, self._free)
+
+        for _ in range(batches):
+            batch = self.replay.sample(c.batch_size)
+            b, t = batch["is_first"].shape
+            out = model.loss(batch, generator=generator, validate=False)
+            start = model.start_states(out.observed)  # (b * t,), in (b, t) order
+            prior = model.imagine_step(start, batch["action"].flatten(0, 1), sample=False,
+                                       generator=generator, validate=False)
+            truth = pixel(batch["obs"])[:, 1:]
+            valid = ~batch["is_first"][:, 1:]
+            predicted = pixel(model.decode(prior)).reshape(b, t)[:, :-1]
+            reconstructed = pixel(model.decode(start)).reshape(b, t)[:, 1:]
+            stay = pixel(batch["obs"])[:, :-1]
+            for name, guess in (("reconstructed", reconstructed), ("predicted", predicted), ("stay", stay)):
+                counts[name] += int(((guess == truth) & valid).sum())
+            total += int(valid.sum())
+        return {name: round(count / max(total, 1), 4) for name, count in counts.items()}
+
     @torch.no_grad()
     def diagnose(self) -> dict[str, Any]:
         """What the subgoal mechanism sees, over every pair of visited cells ``(a, b)``:
@@ -190,13 +332,20 @@ class _Experiment:
         * ``*_ranking``: the probability that the reward (or a cosine) ranks a nearer cell above a
           farther one (pairs of state cells at different distances from the goal cell; 0.5 is no
           information, 1 a perfect order);
+        * ``imagined_reward``: the mean subgoal reward in imagination under the level's actor and under
+          random actions (:meth:`imagined_rewards`);
+        * ``positions``: how often the world model's decoded images put the agent where it is
+          (:meth:`world_model_positions`);
         * ``h_norm`` and ``goal_norm``: the mean norms of ``h`` and of the decoded subgoals.
         """
         autoencoder = self.level.autoencoder
         assert autoencoder is not None
         cells = sorted(self.visited)
         h = torch.stack([self.visited[c] for c in cells])
-        codes = autoencoder.encode(h, sample=False)
+        if self.config.codes == "cells":
+            codes = torch.cat([self.code_of(c) for c in cells])
+        else:
+            codes = autoencoder.encode(h, sample=False)
         goals = autoencoder.decode(codes)
         if autoencoder.standardize:  # the level's subgoal space
             space = autoencoder.standardized
@@ -237,6 +386,8 @@ class _Experiment:
             "reward_ranking": ranking(reward),
             "cosine_ranking": ranking(cosine),
             "centered_cosine_ranking": ranking(centered_cosine),
+            "imagined_reward": self.imagined_rewards(),
+            "positions": self.world_model_positions(),
         }
 
 
