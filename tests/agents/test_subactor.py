@@ -265,3 +265,23 @@ def test_the_autoencoder_trains_on_the_h_it_is_configured_for(
         assert trained[0].shape == (4, 8, level.model.deter_dim)
     with pytest.raises(HierosError, match="autoencoder_data"):
         SubactorConfig.tiny(autoencoder=True, autoencoder_data="posterior")
+
+
+def test_train_world_model_moves_the_world_model_alone() -> None:
+    """One world-model-only update: the world model's parameters move (as in a full step's first phase),
+    the actor, critics and autoencoder stay, and the level's update count does not advance."""
+
+    level = build("s5wm", autoencoder=True)
+    twin = copy.deepcopy(level)
+    batch = random_level_batch(4, 8, obs_shape=(SIZE, SIZE, 3), num_actions=A)
+    before = {k: v.clone() for k, v in level.state_dict().items()}
+    metrics = level.train_world_model(batch, generator=torch.Generator().manual_seed(0))
+    assert float(metrics["nonfinite"]) == 0.0 and "model/loss_total" in metrics
+    assert level.updates == 0
+    after = level.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith("model.") for k in moved)
+    # the same world-model update as the first phase of train_step
+    twin.train_step(batch, generator=torch.Generator().manual_seed(0))
+    for k, v in twin.model.state_dict().items():
+        torch.testing.assert_close(v, level.model.state_dict()[k])

@@ -36,6 +36,28 @@ def test_cell_codes_name_every_cell_and_decode_to_its_h() -> None:
 def test_bad_codes_are_refused() -> None:
     with pytest.raises(HierosError, match="codes"):
         GoalFollowingConfig(codes="oracle")
+    with pytest.raises(HierosError, match="model_pretrain"):
+        GoalFollowingConfig(model_pretrain=-1)
+
+
+def test_model_pretrain_trains_the_world_model_alone_once_after_the_warmup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    level = SubactorConfig.tiny(autoencoder=True, extrinsic_weight=0.0, world_model_preset="tiny")
+    experiment = _Experiment(GoalFollowingConfig(steps=24, warmup=20, model_pretrain=3, level=level))
+    calls: list[int] = []  # the level's full updates so far, at every world-model-only update
+    original = experiment.level.train_world_model
+
+    def recording(*args: object, **kwargs: object) -> object:
+        calls.append(experiment.level.updates)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(experiment.level, "train_world_model", recording)
+    try:
+        experiment.run(24, train=True)
+    finally:
+        experiment.env.close()
+    assert calls == [0, 0, 0] and experiment.level.updates == 4
 
 
 @pytest.mark.parametrize("image_size", [16, 32])

@@ -531,6 +531,45 @@ class Subactor(nn.Module):
         metrics["nonfinite"] = torch.zeros(())
         return metrics
 
+    def train_world_model(
+        self,
+        batch: Mapping[str, torch.Tensor],
+        *,
+        generator: torch.Generator | None = None,
+        validate: bool = True,
+    ) -> dict[str, torch.Tensor]:
+        """One update of the world model alone (no imagination, actor-critic or autoencoder): to give
+        the world model more updates than the rest, e.g. on random play before the level learns to act
+        in it. It does not count in :attr:`updates` (the world model's learning-rate warm-up follows the
+        level's updates).
+
+        Args:
+            batch: As for :meth:`train_step`.
+            generator: Random generator for the latent samples.
+            validate: As for :meth:`train_step`.
+
+        Returns:
+            The world model's metrics (``model/...``), and ``nonfinite`` (1 if the update was skipped).
+
+        Example:
+            >>> import torch
+            >>> from hieros_lib.agents import Subactor, SubactorConfig
+            >>> level = Subactor(SubactorConfig.tiny(world_model_preset="tiny"), obs_shape=(16, 16, 3),
+            ...                  action_shape=(3,))
+            >>> batch = {"obs": torch.zeros(2, 4, 16, 16, 3, dtype=torch.uint8),
+            ...          "action": torch.eye(3)[torch.zeros(2, 4, dtype=torch.long)],
+            ...          "reward": torch.zeros(2, 4), "is_first": torch.zeros(2, 4, dtype=torch.bool),
+            ...          "is_last": torch.zeros(2, 4, dtype=torch.bool),
+            ...          "is_terminal": torch.zeros(2, 4, dtype=torch.bool)}
+            >>> float(level.train_world_model(batch)["nonfinite"])
+            0.0
+        """
+        batch = self._check_batch(batch, values=validate)
+        out, metrics = self._update_world_model(batch, generator)
+        if out is not None:
+            metrics["nonfinite"] = torch.zeros(())
+        return metrics
+
     def _autocast(self) -> Any:
         enabled = self.config.autocast == "bfloat16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)

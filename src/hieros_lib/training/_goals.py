@@ -42,6 +42,11 @@ class GoalFollowingConfig:
             ``extrinsic_weight=0``, ``subgoal_weight=1``).
         steps: Environment steps of training.
         warmup: Steps before the first update.
+        model_pretrain: Updates of the world model alone
+            (:meth:`~hieros_lib.agents.Subactor.train_world_model`) on the warm-up's data before the
+            level's first update, so that the level learns to act in a world model that has already
+            learned to see the agent (the small world model needs 2,000 to 4,000 updates to place Rooms'
+            one-pixel agent; see the docs' "Does the hierarchy help?").
         train_ratio: Updates per environment step after the warm-up.
         goal_steps: Steps a subgoal is held and may be reached in, ``k * m``: 16 = 4 x 4, the
             environment steps of one window of a level-2 subgoal (``k = 4``).
@@ -65,6 +70,7 @@ class GoalFollowingConfig:
     level: SubactorConfig = field(default_factory=_default_level)
     steps: int = 3000
     warmup: int = 300
+    model_pretrain: int = 0
     train_ratio: float = 1.0
     goal_steps: int = 16
     min_distance: int = 4
@@ -80,6 +86,7 @@ class GoalFollowingConfig:
                      "trials"):
             check_int(getattr(self, name), name, minimum=1)
         check_int(self.warmup, "warmup", minimum=0)
+        check_int(self.model_pretrain, "model_pretrain", minimum=0)
         check_int(self.seed, "seed", minimum=0)
         check(self.codes in ("autoencoder", "cells"), "codes", "'autoencoder' or 'cells'",
               got=repr(self.codes))
@@ -230,6 +237,8 @@ class _Experiment:
                     successes += bool(reached)
                     target = None
             if train and t > c.warmup:
+                if t == c.warmup + 1:
+                    self.pretrain(c.model_pretrain)
                 due += c.train_ratio
                 while due >= 1:
                     due -= 1
@@ -237,6 +246,13 @@ class _Experiment:
                     batch["goal"] = batch["goal"].unflatten(-1, _GOAL)
                     self.level.train_step(batch, generator=self.generator, validate=False)
         return successes / max(done, 1)
+
+    def pretrain(self, updates: int) -> None:
+        """``updates`` updates of the level's world model alone on the replay so far."""
+        for _ in range(updates):
+            batch = self.replay.sample(self.config.batch_size)
+            batch["goal"] = batch["goal"].unflatten(-1, _GOAL)
+            self.level.train_world_model(batch, generator=self.generator, validate=False)
 
     def _imagined_policy(
         self, name: str, goal_in: torch.Tensor | None, generator: torch.Generator
