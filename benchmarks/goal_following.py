@@ -95,7 +95,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             ax.plot([sum(values) / len(values)] * 2, [row + offset - 0.08, row + offset + 0.08], color=color)
     ax.set_yticks(range(len(groups)), groups)
     ax.invert_yaxis()
-    ax.set_xlabel("share of goal windows reached (targets 4-8 moves, 16 steps; | = mean over seeds)")
+    ax.set_xlabel("share of goal windows reached (| = mean over seeds)")
     ax.set_xlim(left=0)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

@@ -540,7 +540,7 @@ class Subactor(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """One update of the world model alone (no imagination, actor-critic or autoencoder): to give
         the world model more updates than the rest, e.g. on random play before the level learns to act
-        in it. It does not count in :attr:`updates` (the world model's learning-rate warm-up follows the
+        in it. It does not count in ``updates`` (the world model's learning-rate warm-up follows the
         level's updates).
 
         Args:
